@@ -1,0 +1,52 @@
+"""SQLModel tables and the database session. Importing this package registers
+every table on `SQLModel.metadata`."""
+
+from models.calls import (
+    Attachment,
+    AttachmentStage,
+    Call,
+    CallDepartment,
+    CallRequest,
+    CallStatus,
+    Counter,
+    Event,
+    ParticipantRole,
+    Rating,
+    RatingLevel,
+    RequestKind,
+    RequestStatus,
+)
+from models.catalog import CatalogItem, Domain, ItemAssistingDepartment
+from models.db import make_engine, next_counter, session_scope, upgrade_to_head
+from models.media import MediaStore
+from models.org import CALLER_UNIT_KINDS, Locale, Member, Role, Unit, UnitKind
+
+__all__ = [
+    "CALLER_UNIT_KINDS",
+    "Attachment",
+    "AttachmentStage",
+    "Call",
+    "CallDepartment",
+    "CallRequest",
+    "CallStatus",
+    "CatalogItem",
+    "Counter",
+    "Domain",
+    "Event",
+    "ItemAssistingDepartment",
+    "Locale",
+    "MediaStore",
+    "Member",
+    "ParticipantRole",
+    "Rating",
+    "RatingLevel",
+    "RequestKind",
+    "RequestStatus",
+    "Role",
+    "Unit",
+    "UnitKind",
+    "make_engine",
+    "next_counter",
+    "session_scope",
+    "upgrade_to_head",
+]

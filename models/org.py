@@ -1,0 +1,72 @@
+"""The organisation: the unit tree (district → town/street → village, plus the
+district's departments and offices) and the members who use the bot."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.types import str_enum
+
+
+class UnitKind(StrEnum):
+    """What a unit is; callers sit in towns, streets and villages."""
+
+    DISTRICT = "district"
+    TOWN = "town"
+    STREET = "street"
+    VILLAGE = "village"
+    DEPARTMENT = "department"
+    COMMAND_CENTRE = "command_centre"
+    SUPERVISION = "supervision"
+
+
+CALLER_UNIT_KINDS = frozenset({UnitKind.TOWN, UnitKind.STREET, UnitKind.VILLAGE})
+
+
+class Role(StrEnum):
+    """A member's role (see the brief's "Who uses it")."""
+
+    CALLER = "caller"
+    LIAISON = "liaison"
+    HEAD = "head"
+    DISPATCHER = "dispatcher"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class Locale(StrEnum):
+    ZH_HANS = "zh_Hans"
+    ZH_HANT = "zh_Hant"
+    EN = "en"
+
+
+class Unit(SQLModel, table=True):
+    """One node of the organisation; `parent_id` is the district for towns,
+    departments and offices, and the town for villages."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True, index=True)
+    name: str = Field(max_length=128)
+    kind: UnitKind = Field(sa_type=str_enum(UnitKind))
+    parent_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
+
+
+class Member(SQLModel, table=True):
+    """A person who may use the bot, reachable on Telegram, WeCom or both."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True, index=True)
+    name: str = Field(max_length=128)
+    role: Role = Field(sa_type=str_enum(Role))
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    locale: Locale = Field(default=Locale.ZH_HANS, sa_type=str_enum(Locale))
+    telegram_id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, unique=True, nullable=True)
+    )
+    wecom_userid: str | None = Field(default=None, max_length=64, unique=True)
+    active: bool = True
+    created_at: datetime
