@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models.calls import Counter, Event
 
@@ -56,9 +56,9 @@ def next_counter(session: Session, name: str) -> int:
     caller's transaction (the row lock serialises concurrent writers)."""
     bumped = session.execute(
         sa.update(Counter)
-        .where(Counter.name == name)  # type: ignore[arg-type]
-        .values(value=Counter.value + 1)
-        .returning(Counter.value)
+        .where(col(Counter.name) == name)
+        .values(value=col(Counter.value) + 1)
+        .returning(col(Counter.value))
     ).scalar_one_or_none()
     if bumped is not None:
         return int(bumped)

@@ -1,0 +1,162 @@
+"""Typed settings, one section per concern.
+
+Read from the TOML file named by `--config` or `YOUHU_CONFIG` (optional: every
+key has an embedded default), then overridden by environment variables
+`YOUHU_<SECTION>__<KEY>` (e.g. `YOUHU_DATABASE__URL`); top-level keys are
+`YOUHU_<KEY>` (e.g. `YOUHU_TIMEZONE`). Unknown keys and bad values stop the
+program at start-up with the key named.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+QUIET_HOURS = re.compile(r"^(?:none|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d)$")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(Section):
+    url: str = "sqlite:///youhu.db"
+
+
+class MediaSettings(Section):
+    dir: Path = Path("media")
+    max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
+
+class WorkdaySettings(Section):
+    end: time = time(18, 0)
+
+
+class CalendarSettings(Section):
+    override_file: Path | None = None
+
+
+class EscalationSettings(Section):
+    """Defaults for every domain; a domain in the catalog may override the
+    supervision and accountability delays and the quiet hours."""
+
+    repeat_every: str = "1wd"
+    quiet_hours: str = "22:00-07:00"
+    auto_close_after_days: int = Field(default=3, gt=0)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours_format(cls, value: str) -> str:
+        if not QUIET_HOURS.match(value):
+            raise ValueError("expected 'HH:MM-HH:MM' or 'none'")
+        return value
+
+    @field_validator("repeat_every")
+    @classmethod
+    def _limit_format(cls, value: str) -> str:
+        from workflows.deadlines import Limit
+
+        Limit.parse(value)
+        return value
+
+
+class EvaluationSettings(Section):
+    """The two-way evaluation: half the towns' ratings, half performance made
+    of the four weights below (they are normalised, so only ratios matter)."""
+
+    rating_share: float = Field(default=0.5, ge=0, le=1)
+    on_time_acknowledge: float = Field(default=0.25, ge=0)
+    on_time_respond: float = Field(default=0.25, ge=0)
+    on_time_resolve: float = Field(default=0.25, ge=0)
+    closure: float = Field(default=0.25, ge=0)
+
+
+class Settings(BaseSettings):
+    """Everything youhu can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="YOUHU_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    timezone: str = "Asia/Shanghai"
+    call_prefix: str = Field(default="BY", pattern=r"^[A-Z]{1,6}$")
+    database: DatabaseSettings = DatabaseSettings()
+    media: MediaSettings = MediaSettings()
+    workday: WorkdaySettings = WorkdaySettings()
+    calendar: CalendarSettings = CalendarSettings()
+    escalation: EscalationSettings = EscalationSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown timezone {value!r}") from error
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _CONFIG_FILE.get("path")
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+# The TOML file is chosen at run time (--config), which pydantic-settings'
+# class-level config cannot express; this holds it for the duration of load().
+_CONFIG_FILE: dict[str, Path | None] = {}
+
+
+class SettingsError(Exception):
+    """The configuration is wrong; the message names the file, key and fault."""
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from `config` (else `YOUHU_CONFIG`, else defaults only)
+    and the environment. Raises SettingsError with every fault listed."""
+    path = config or (Path(os.environ["YOUHU_CONFIG"]) if os.environ.get("YOUHU_CONFIG") else None)
+    if path is not None and not path.is_file():
+        raise SettingsError(f"configuration file not found: {path}")
+    _CONFIG_FILE["path"] = path
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        where = f" in {path}" if path else ""
+        faults = "; ".join(
+            f"{'.'.join(str(part) for part in fault['loc'])}: {fault['msg']}"
+            for fault in error.errors()
+        )
+        raise SettingsError(f"bad configuration{where}: {faults}") from error
+    except ValueError as error:  # e.g. a TOML syntax error
+        raise SettingsError(f"bad configuration file {path}: {error}") from error
+    finally:
+        _CONFIG_FILE.pop("path", None)

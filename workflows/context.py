@@ -1,0 +1,76 @@
+"""What every use case needs besides its arguments: the database, the media
+store and the rules in force. Built once by the composition root (`bot/`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+
+from models import MediaStore
+from workflows.calendar import WorkingDayCalendar
+from workflows.deadlines import Limit, WorkdayPolicy
+
+
+@dataclass(frozen=True)
+class EvaluationWeights:
+    """How a department's score is made: `rating_share` of it from the towns'
+    ratings, the rest from performance, weighted as below (normalised)."""
+
+    rating_share: float = 0.5
+    on_time_acknowledge: float = 0.25
+    on_time_respond: float = 0.25
+    on_time_resolve: float = 0.25
+    closure: float = 0.25
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """Local hours in which non-emergency nudges wait (may wrap midnight)."""
+
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, text: str | None) -> QuietHours | None:
+        """'22:00-07:00' → QuietHours; 'none', '' or None → None."""
+        if not text or text.strip().lower() == "none":
+            return None
+        begin, _, finish = text.partition("-")
+        return cls(time.fromisoformat(begin.strip()), time.fromisoformat(finish.strip()))
+
+    def contains(self, moment: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The rules in force, from settings."""
+
+    calendar: WorkingDayCalendar = field(default_factory=WorkingDayCalendar)
+    policy: WorkdayPolicy = field(default_factory=WorkdayPolicy)
+    call_prefix: str = "BY"
+    max_photo_bytes: int = 10 * 1024 * 1024
+    auto_close_after_days: int = 3
+    repeat_every: Limit = field(default_factory=lambda: Limit.parse("1wd"))
+    quiet_hours: QuietHours | None = field(
+        default_factory=lambda: QuietHours.parse("22:00-07:00")
+    )
+    weights: EvaluationWeights = field(default_factory=EvaluationWeights)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.policy.tz
+
+
+@dataclass(frozen=True)
+class Context:
+    """The database engine, the media store and the rules."""
+
+    engine: Engine
+    media: MediaStore
+    rules: Rules = field(default_factory=Rules)

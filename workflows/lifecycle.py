@@ -1,0 +1,127 @@
+"""The call lifecycle, declared once.
+
+`TRANSITIONS` is the single source of truth: the use cases in
+`workflows.calls` check every change against it, the tests enumerate it, and
+`mermaid_diagram()` draws the README's diagram from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from models import CallStatus
+
+S = CallStatus
+
+
+class Action(StrEnum):
+    ROUTE = "route"
+    SEND_TO_DISPATCHER = "send_to_dispatcher"
+    ASSIGN = "assign"
+    ACKNOWLEDGE = "acknowledge"
+    ACKNOWLEDGE_AS_ASSISTING = "acknowledge_as_assisting"
+    RESPOND = "respond"
+    REQUEST_EXTENSION = "request_extension"
+    GRANT_EXTENSION = "grant_extension"
+    REFUSE_EXTENSION = "refuse_extension"
+    RETURN = "return"
+    UPHOLD_RETURN = "uphold_return"
+    REFUSE_RETURN = "refuse_return"
+    RESOLVE = "resolve"
+    CONFIRM = "confirm"
+    REJECT_FIX = "reject_fix"
+    WITHDRAW = "withdraw"
+    AUTO_CLOSE = "auto_close"
+
+
+class Party(StrEnum):
+    """Who may act, relative to the call."""
+
+    SYSTEM = "system"
+    CALLER = "caller"  # the member who raised the call
+    LEAD_DEPARTMENT = "lead_department"  # a liaison or head of the lead department
+    ASSISTING_DEPARTMENT = "assisting_department"  # … of an assisting department
+    DISPATCHER = "dispatcher"  # a dispatcher or admin
+
+
+@dataclass(frozen=True)
+class Transition:
+    """`action` moves a call from any of `sources` to one of `targets`
+    (a target equal to the source means the status does not change)."""
+
+    action: Action
+    sources: frozenset[CallStatus]
+    targets: frozenset[CallStatus]
+    parties: frozenset[Party]
+    event: str
+
+
+def _t(
+    action: Action,
+    sources: set[CallStatus],
+    targets: set[CallStatus],
+    parties: set[Party],
+    event: str,
+) -> Transition:
+    return Transition(action, frozenset(sources), frozenset(targets), frozenset(parties), event)
+
+
+OPEN_FOR_ASSISTING = {S.DISPATCHED, S.ACKNOWLEDGED, S.IN_PROGRESS, S.EXTENSION_REQUESTED}
+
+TRANSITIONS: tuple[Transition, ...] = (
+    _t(Action.ROUTE, {S.RAISED}, {S.DISPATCHED}, {Party.SYSTEM}, "CallDispatched"),
+    _t(Action.SEND_TO_DISPATCHER, {S.RAISED}, {S.PENDING_DISPATCH}, {Party.SYSTEM},
+       "CallSentToDispatcher"),
+    _t(Action.ASSIGN, {S.PENDING_DISPATCH, S.DISPATCHED}, {S.DISPATCHED}, {Party.DISPATCHER},
+       "CallAssigned"),
+    _t(Action.ACKNOWLEDGE, {S.DISPATCHED}, {S.ACKNOWLEDGED}, {Party.LEAD_DEPARTMENT},
+       "CallAcknowledged"),
+    _t(Action.ACKNOWLEDGE_AS_ASSISTING, OPEN_FOR_ASSISTING, OPEN_FOR_ASSISTING,
+       {Party.ASSISTING_DEPARTMENT}, "CallAcknowledgedByAssisting"),
+    _t(Action.RESPOND, {S.ACKNOWLEDGED}, {S.IN_PROGRESS}, {Party.LEAD_DEPARTMENT},
+       "CallResponded"),
+    _t(Action.REQUEST_EXTENSION, {S.IN_PROGRESS}, {S.EXTENSION_REQUESTED},
+       {Party.LEAD_DEPARTMENT}, "ExtensionRequested"),
+    _t(Action.GRANT_EXTENSION, {S.EXTENSION_REQUESTED}, {S.IN_PROGRESS}, {Party.DISPATCHER},
+       "ExtensionGranted"),
+    _t(Action.REFUSE_EXTENSION, {S.EXTENSION_REQUESTED}, {S.IN_PROGRESS}, {Party.DISPATCHER},
+       "ExtensionRefused"),
+    _t(Action.RETURN, {S.DISPATCHED, S.ACKNOWLEDGED}, {S.PENDING_DISPATCH},
+       {Party.LEAD_DEPARTMENT}, "CallReturned"),
+    _t(Action.UPHOLD_RETURN, {S.PENDING_DISPATCH}, {S.PENDING_DISPATCH, S.DISPATCHED},
+       {Party.DISPATCHER}, "ReturnUpheld"),
+    _t(Action.REFUSE_RETURN, {S.PENDING_DISPATCH}, {S.DISPATCHED, S.ACKNOWLEDGED},
+       {Party.DISPATCHER}, "ReturnRefused"),
+    _t(Action.RESOLVE, {S.IN_PROGRESS}, {S.RESOLVED}, {Party.LEAD_DEPARTMENT}, "CallResolved"),
+    _t(Action.CONFIRM, {S.RESOLVED}, {S.CLOSED}, {Party.CALLER}, "CallClosed"),
+    _t(Action.REJECT_FIX, {S.RESOLVED}, {S.IN_PROGRESS}, {Party.CALLER}, "FixRejected"),
+    _t(Action.WITHDRAW, {S.RAISED, S.PENDING_DISPATCH, S.DISPATCHED}, {S.WITHDRAWN},
+       {Party.CALLER}, "CallWithdrawn"),
+    _t(Action.AUTO_CLOSE, {S.RESOLVED}, {S.CLOSED}, {Party.SYSTEM}, "CallAutoClosed"),
+)
+
+BY_ACTION: dict[Action, Transition] = {t.action: t for t in TRANSITIONS}
+
+FINAL_STATES = frozenset({S.CLOSED, S.WITHDRAWN})
+OPEN_STATES = frozenset(set(S) - FINAL_STATES)
+
+
+def transition(action: Action) -> Transition:
+    return BY_ACTION[action]
+
+
+def mermaid_diagram() -> str:
+    """The lifecycle as a Mermaid state diagram, drawn from `TRANSITIONS`."""
+    lines = ["stateDiagram-v2", "    [*] --> raised"]
+    for t in TRANSITIONS:
+        who = ", ".join(sorted(p.value for p in t.parties))
+        for source in sorted(t.sources):
+            for target in sorted(t.targets):
+                if target == source and len(t.targets) > 1:
+                    continue  # a status-preserving action is drawn once, as a loop
+                if t.action is Action.ACKNOWLEDGE_AS_ASSISTING and target != source:
+                    continue
+                lines.append(f"    {source} --> {target}: {t.action} ({who})")
+    lines += ["    closed --> [*]", "    withdrawn --> [*]"]
+    return "\n".join(lines)
