@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from models import (
     Attachment,
@@ -52,7 +52,9 @@ def load(ctx: Context, call_id: int) -> Call:
 
 def events(ctx: Context, call_id: int) -> list[str]:
     with Session(ctx.engine) as session:
-        rows = session.exec(select(Event).where(Event.call_id == call_id).order_by(Event.id))
+        rows = session.exec(
+            select(Event).where(Event.call_id == call_id).order_by(col(Event.id))
+        )
         return [event.kind for event in rows]
 
 
