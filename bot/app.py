@@ -1,0 +1,40 @@
+"""The composition root: settings in, a ready `Context` out."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from bot.settings import Settings
+from models import MediaStore, make_engine
+from workflows.calendar import WorkingDayCalendar, load_override
+from workflows.context import Context, EvaluationWeights, QuietHours, Rules
+from workflows.deadlines import Limit, WorkdayPolicy
+
+
+def build_rules(settings: Settings) -> Rules:
+    """The rules in force, from settings (the calendar override file is read here)."""
+    evaluation = settings.evaluation
+    return Rules(
+        calendar=WorkingDayCalendar(load_override(settings.calendar.override_file)),
+        policy=WorkdayPolicy(tz=settings.tz, workday_end=settings.workday.end),
+        call_prefix=settings.call_prefix,
+        max_photo_bytes=settings.media.max_bytes,
+        auto_close_after_days=settings.escalation.auto_close_after_days,
+        repeat_every=Limit.parse(settings.escalation.repeat_every),
+        quiet_hours=QuietHours.parse(settings.escalation.quiet_hours),
+        weights=EvaluationWeights(
+            rating_share=evaluation.rating_share,
+            on_time_acknowledge=evaluation.on_time_acknowledge,
+            on_time_respond=evaluation.on_time_respond,
+            on_time_resolve=evaluation.on_time_resolve,
+            closure=evaluation.closure,
+        ),
+    )
+
+
+def build_context(settings: Settings, engine: Engine | None = None) -> Context:
+    return Context(
+        engine=engine or make_engine(settings.database.url),
+        media=MediaStore(settings.media.dir),
+        rules=build_rules(settings),
+    )

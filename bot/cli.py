@@ -1,0 +1,120 @@
+"""The `youhu` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from bot.settings import Settings, SettingsError, load_settings
+
+
+def _now() -> datetime:
+    # The only wall clock: everything below bot/ is handed `now`.
+    return datetime.now(UTC)
+
+
+def _init(settings: Settings, args: argparse.Namespace) -> int:
+    from models import make_engine, upgrade_to_head
+    from workflows.directory import load
+    from workflows.orgfile import OrgFileError, read_catalog, read_org
+
+    if args.catalog and not args.org:
+        print("youhu init: --catalog needs --org (items name the org's departments)",
+              file=sys.stderr)
+        return 2
+    try:
+        org = read_org(args.org) if args.org else None
+        catalog = read_catalog(args.catalog, org) if args.catalog and org else None
+    except OrgFileError as error:
+        print(f"youhu init: nothing loaded.\n{error}", file=sys.stderr)
+        return 1
+    upgrade_to_head(settings.database.url)
+    print(f"database ready: {settings.database.url}")
+    if org is not None:
+        engine = make_engine(settings.database.url)
+        summary = load(engine, org, catalog, _now())
+        engine.dispose()
+        print(f"loaded {summary.units} units, {summary.members} members, "
+              f"{summary.domains} domains, {summary.items} catalog items")
+    return 0
+
+
+def _stats(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_context
+    from bot.report import render_report
+    from workflows.stats import Period, report
+
+    try:
+        period = Period.parse(args.period, settings.tz)
+    except ValueError as error:
+        print(f"youhu stats: {error}", file=sys.stderr)
+        return 2
+    ctx = build_context(settings)
+    print(render_report(report(ctx, period, _now())))
+    return 0
+
+
+def _check_calendar(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_rules
+
+    today = args.today or _now().astimezone(settings.tz).date()
+    calendar = build_rules(settings).calendar
+    warning = calendar.coverage_warning(today, args.days)
+    if warning:
+        print(warning)
+        return 1
+    print(f"The working-day calendar covers {today} to {args.days} days ahead.")
+    return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    run_demo(settings, keep=args.keep)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="youhu", description="有呼必应 — every call gets an answer."
+    )
+    parser.add_argument("--config", type=Path, help="TOML settings file (or YOUHU_CONFIG)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    init = commands.add_parser("init", help="create or upgrade the database; load org/catalog")
+    init.add_argument("--org", type=Path, help="org YAML file (see examples/org.yaml)")
+    init.add_argument("--catalog", type=Path, help="catalog YAML file (examples/catalog.yaml)")
+    init.set_defaults(handler=_init)
+
+    demo = commands.add_parser("demo", help="play a month on a temporary database and report")
+    demo.add_argument("--keep", type=Path, help="keep the demo's SQLite database at this path")
+    demo.set_defaults(handler=_demo)
+
+    stats = commands.add_parser("stats", help="the report for a month")
+    stats.add_argument("--period", required=True, help="YYYY-MM")
+    stats.set_defaults(handler=_stats)
+
+    check = commands.add_parser("check-calendar", help="warn if the next days are not covered")
+    check.add_argument("--days", type=int, default=60)
+    check.add_argument("--today", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
+    check.set_defaults(handler=_check_calendar)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as error:
+        print(f"youhu: {error}", file=sys.stderr)
+        return 2
+    return int(args.handler(settings, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
