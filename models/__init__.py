@@ -20,6 +20,7 @@ from models.catalog import CatalogItem, Domain, ItemAssistingDepartment
 from models.db import make_engine, next_counter, session_scope, upgrade_to_head
 from models.media import MediaStore
 from models.org import CALLER_UNIT_KINDS, Locale, Member, Role, Unit, UnitKind
+from models.outbox import Delivery, OutboxMessage, OutboxStatus
 
 __all__ = [
     "CALLER_UNIT_KINDS",
@@ -31,12 +32,15 @@ __all__ = [
     "CallStatus",
     "CatalogItem",
     "Counter",
+    "Delivery",
     "Domain",
     "Event",
     "ItemAssistingDepartment",
     "Locale",
     "MediaStore",
     "Member",
+    "OutboxMessage",
+    "OutboxStatus",
     "ParticipantRole",
     "Rating",
     "RatingLevel",

@@ -41,6 +41,7 @@ from workflows.context import Context
 from workflows.deadlines import Limit, after_working_days, due_at, extend, remaining
 from workflows.errors import InvalidInput, NotAllowed, NotFound, WrongState
 from workflows.lifecycle import Action, Party, transition
+from workflows.notifications import notify
 from workflows.photos import Photo, attach_photos
 
 MAX_TEXT = 2000
@@ -169,6 +170,8 @@ def _move(
     call.status = target
     session.add(call)
     session.add(event)
+    session.flush()
+    notify(session, call, event)
     return event
 
 
