@@ -117,11 +117,9 @@ def mermaid_diagram() -> str:
     for t in TRANSITIONS:
         who = ", ".join(sorted(p.value for p in t.parties))
         for source in sorted(t.sources):
-            for target in sorted(t.targets):
-                if target == source and len(t.targets) > 1:
-                    continue  # a status-preserving action is drawn once, as a loop
-                if t.action is Action.ACKNOWLEDGE_AS_ASSISTING and target != source:
-                    continue
+            # An action that keeps the status (sources == targets) is a loop.
+            targets = [source] if t.sources == t.targets else sorted(t.targets)
+            for target in targets:
                 lines.append(f"    {source} --> {target}: {t.action} ({who})")
     lines += ["    closed --> [*]", "    withdrawn --> [*]"]
     return "\n".join(lines)
