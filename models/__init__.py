@@ -18,6 +18,7 @@ from models.calls import (
 )
 from models.catalog import CatalogItem, Domain, ItemAssistingDepartment
 from models.db import make_engine, next_counter, session_scope, upgrade_to_head
+from models.dialog import Dialog, HandledUpdate, Invite
 from models.media import MediaStore
 from models.org import CALLER_UNIT_KINDS, Locale, Member, Role, Unit, UnitKind
 from models.outbox import Delivery, OutboxMessage, OutboxStatus
@@ -33,8 +34,11 @@ __all__ = [
     "CatalogItem",
     "Counter",
     "Delivery",
+    "Dialog",
     "Domain",
     "Event",
+    "HandledUpdate",
+    "Invite",
     "ItemAssistingDepartment",
     "Locale",
     "MediaStore",
