@@ -57,6 +57,9 @@ class Call(SQLModel, table=True):
     resolve_due: datetime | None = None
     supervision_number: str | None = Field(default=None, max_length=32, unique=True)
     auto_closed: bool = False
+    # When the escalation sweep should next look at this call (None: nothing
+    # can fall due). Indexed, so a sweep reads the due calls, not all open ones.
+    next_nudge_at: datetime | None = Field(default=None, index=True)
 
 
 class ParticipantRole(StrEnum):
@@ -172,3 +175,26 @@ class Counter(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=64)
     value: int = 0
+
+
+class Nudge(SQLModel, table=True):
+    """A reminder or escalation step recorded as done, once per call, clock
+    (limit and its deadline: a new deadline starts a new ladder), step and
+    repeat. The unique key is what makes a step happen exactly once even
+    with several workers; `sent` is False for a step skipped as superseded
+    (after downtime only the most advanced due step of a clock is sent)."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("call_id", "limit", "clock_due", "step", "repeat",
+                            name="uq_nudge_step"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: int = Field(foreign_key="call.id", index=True)
+    limit: str = Field(max_length=16)
+    clock_due: datetime
+    step: str = Field(max_length=24)
+    repeat: int = 0
+    due_at: datetime
+    done_at: datetime
+    sent: bool = True
