@@ -40,7 +40,7 @@ from models import (
 from workflows.context import Context
 from workflows.deadlines import Limit, after_working_days, due_at, extend, remaining
 from workflows.errors import InvalidInput, NotAllowed, NotFound, WrongState
-from workflows.lifecycle import Action, Party, transition
+from workflows.lifecycle import FINAL_STATES, Action, Party, transition
 from workflows.notifications import notify
 from workflows.photos import Photo, attach_photos
 
@@ -168,6 +168,9 @@ def _move(
         data=data,
     )
     call.status = target
+    # Any change may start, stop or move a clock: the sweep looks again now
+    # and works out the next moment itself (None once the call is over).
+    call.next_nudge_at = None if target in FINAL_STATES else now
     session.add(call)
     session.add(event)
     session.flush()
