@@ -15,6 +15,9 @@ conversations in `handlers/`; every message also has `call_id` on the row):
 | request_decided | the requesting department | number, request_id, kind, approved, note |
 | call_closed | liaisons of the lead department | number, rating, auto |
 | call_withdrawn | liaisons of the lead department | number, note |
+| nudge | by step (`workflows.sweep`) | number, limit, step, repeat, due, event_id, |
+| | | supervision_number |
+| undeliverable | dispatchers (`workflows.outbox`) | member, about (the template), reason |
 """
 
 from __future__ import annotations
