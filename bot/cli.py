@@ -78,6 +78,31 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _console(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_context
+    from bot.console import Console, read_lines
+
+    ctx = build_context(settings)
+    return Console(ctx, args.member, sys.stdout, _now).run(read_lines(sys.stdin))
+
+
+def _invite(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_context
+    from workflows.errors import WorkflowError
+    from workflows.invites import create_invite
+
+    ctx = build_context(settings)
+    try:
+        invite = create_invite(ctx, args.member, None, _now(), args.hours)
+    except WorkflowError as error:
+        print(f"youhu invite: {error}", file=sys.stderr)
+        return 1
+    until = invite.expires_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+    print(f"invite code for {args.member}: {invite.code} (valid once, until {until})")
+    print(f"they send: /start {invite.code}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="youhu", description="有呼必应 — every call gets an answer."
@@ -102,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--days", type=int, default=60)
     check.add_argument("--today", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
     check.set_defaults(handler=_check_calendar)
+
+    console = commands.add_parser("console", help="talk to the bot in this terminal as a member")
+    console.add_argument("--as", dest="member", required=True, help="member code, e.g. li-ming")
+    console.set_defaults(handler=_console)
+
+    invite = commands.add_parser("invite", help="a one-time registration code for a member")
+    invite.add_argument("--member", required=True, help="member code")
+    invite.add_argument("--hours", type=int, default=72, help="valid for this many hours")
+    invite.set_defaults(handler=_invite)
     return parser
 
 

@@ -1,0 +1,191 @@
+"""The console channel: the conversations in a terminal, no token, no network.
+
+`youhu console --as <member code>` reads one input per line — from a
+terminal or piped standard input — and prints the bot's replies:
+
+- text is sent as typed; `/command args` is a command;
+- a number presses the button shown with that number (`'5` sends "5" as text);
+- `photo PATH [caption]` sends the image file at PATH as a photo;
+- `lat,lon` (e.g. `23.28,113.27`) shares a location;
+- `:as <member code>` switches to another member; `:quit` ends; `#` starts a comment.
+
+After every input the messages the outbox holds for the current member are
+delivered too (recorded as a `Delivery` on channel "console"), so one person
+can play every side of a call by switching members.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from sqlmodel import col, select
+
+from handlers.conversations import Conversations
+from handlers.messages import Button, Incoming, Location, Reply
+from handlers.notices import render
+from models import Delivery, Member, OutboxMessage, OutboxStatus, Unit, session_scope
+from workflows.context import Context
+
+CHANNEL = "console"
+_LOCATION = re.compile(r"^\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
+
+
+class Console:
+    """One terminal session, acting as one member at a time."""
+
+    def __init__(self, ctx: Context, member_code: str, out: TextIO,
+                 clock: Callable[[], datetime]) -> None:
+        self.ctx = ctx
+        self.conversations = Conversations(ctx)
+        self.member_code = member_code
+        self.out = out
+        self.clock = clock
+        self.buttons: list[Button] = []
+
+    def run(self, lines: Iterable[str]) -> int:
+        self._announce()
+        self._deliver()
+        for raw in lines:
+            line = raw.rstrip("\n")
+            if line.strip() in (":quit", ":q"):
+                break
+            self.feed(line)
+        return 0
+
+    def feed(self, line: str) -> None:
+        """Handle one line of input."""
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            return
+        self._echo(line)
+        if stripped.startswith(":as"):
+            code = stripped[3:].strip()
+            if not code:
+                self._print("usage: :as <member code>")
+                return
+            self.member_code = code
+            self.buttons = []
+            self._announce()
+            self._deliver()
+            return
+        incoming = self._incoming(line)
+        if incoming is None:
+            return
+        self._show(self.conversations.handle(incoming, self.clock()), fresh=True)
+        self._deliver(fresh=False)
+
+    def _incoming(self, line: str) -> Incoming | None:
+        who = (CHANNEL, self.member_code, self.member_code)
+        stripped = line.strip()
+        if stripped.isdigit() and self.buttons:
+            number = int(stripped)
+            if 1 <= number <= len(self.buttons):
+                return Incoming(*who, button=self.buttons[number - 1].data)
+            self._print(f"(no button {number}; the buttons are 1–{len(self.buttons)})")
+            return None
+        if stripped.startswith("'"):
+            return Incoming(*who, text=stripped[1:])
+        if stripped == "photo" or stripped.startswith("photo "):
+            parts = stripped.split(maxsplit=2)
+            if len(parts) < 2:
+                self._print("usage: photo PATH [caption]")
+                return None
+            path = Path(parts[1]).expanduser()
+            if not path.is_file():
+                self._print(f"(no such file: {path})")
+                return None
+            caption = parts[2] if len(parts) > 2 else None
+            return Incoming(*who, photo=path.read_bytes(), text=caption)
+        match = _LOCATION.match(stripped)
+        if match:
+            return Incoming(*who, location=Location(float(match[1]), float(match[2])))
+        return Incoming.from_text(CHANNEL, self.member_code, self.member_code, line)
+
+    # --- output ------------------------------------------------------------
+
+    def _echo(self, line: str) -> None:
+        if not sys.stdin.isatty() or self.out is not sys.stdout:
+            self._print(f"{self.member_code}> {line}")
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def _show(self, replies: list[Reply], fresh: bool) -> None:
+        if fresh:
+            self.buttons = []
+        for reply in replies:
+            lines = reply.text.splitlines() or [""]
+            self._print("  " + "\n  ".join(lines))
+            for sha in reply.photos:
+                self._print(f"    [photo] {self.ctx.media.path(sha)}")
+            for row in reply.buttons:
+                cells = []
+                for button in row:
+                    self.buttons.append(button)
+                    cells.append(f"[{len(self.buttons)}] {button.label}")
+                self._print("    " + "   ".join(cells))
+
+    def _announce(self) -> None:
+        with session_scope(self.ctx.engine) as session:
+            member = session.exec(select(Member).where(Member.code == self.member_code)).first()
+            unit = session.get(Unit, member.unit_id) if member else None
+        if member is None:
+            self._print(f"— {self.member_code}: no such member (you are a stranger now)")
+        else:
+            self._print(f"— acting as {member.name} ({member.code}, {member.role.value}, "
+                        f"{unit.name if unit else '?'})")
+
+    def _deliver(self, fresh: bool = False) -> None:
+        """Print the current member's queued messages and record them delivered."""
+        now = self.clock()
+        with session_scope(self.ctx.engine) as session:
+            member = session.exec(select(Member).where(Member.code == self.member_code)).first()
+            if member is None:
+                return
+            delivered = select(Delivery.message_id).where(Delivery.channel == CHANNEL)
+            messages = list(session.exec(
+                select(OutboxMessage).where(
+                    OutboxMessage.member_id == member.id,
+                    OutboxMessage.status == OutboxStatus.PENDING,
+                    col(OutboxMessage.not_before) <= now,
+                    col(OutboxMessage.id).not_in(delivered),
+                ).order_by(col(OutboxMessage.id))
+            ))
+        if not messages:
+            return
+        if fresh:
+            self.buttons = []
+        for message in messages:
+            self._print(f"  ✉ [{message.template}]")
+            self._show(render(self.ctx, member, message.template, message.params,
+                              message.call_id), fresh=False)
+        with session_scope(self.ctx.engine) as session:
+            for message in messages:
+                session.add(Delivery(message_id=message.id or 0, channel=CHANNEL,
+                                     delivered_at=now))
+                # A member with a real channel still gets it there from the
+                # deliverer; only a console-only member's message is done here.
+                if member.telegram_id is None and member.wecom_userid is None:
+                    row = session.get(OutboxMessage, message.id)
+                    if row is not None:
+                        row.status = OutboxStatus.DELIVERED
+                        row.delivered_at = now
+                        session.add(row)
+            session.commit()
+
+
+def read_lines(stream: TextIO) -> Iterable[str]:
+    """Lines from a terminal (with a prompt) or from a pipe."""
+    if stream.isatty():
+        while True:
+            try:
+                yield input("> ")
+            except EOFError:
+                return
+    else:
+        yield from stream

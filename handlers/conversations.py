@@ -1,0 +1,150 @@
+"""The conversations' entry point: one `Incoming` in, a list of `Reply` out.
+
+`Conversations.handle` identifies the sender (strangers get a polite refusal
+and nothing is stored), drops a platform's redelivery, loads the chat's
+dialog from the database, and hands the message to the command, button or
+dialog step it is for. It holds no state of its own: two instances — two
+processes — on one database take turns in the same conversation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from handlers import actions, dialogs, dispatch, general, raising, registration
+from handlers.buttons import parse
+from handlers.i18n import Translator
+from handlers.messages import Incoming, Reply
+from handlers.turn import Turn
+from models import HandledUpdate, session_scope
+from workflows import queries
+from workflows.context import Context
+
+log = logging.getLogger(__name__)
+
+COMMANDS: dict[str, Callable[[Turn], list[Reply]]] = {
+    "start": registration.welcome,
+    "call": raising.start,
+    "mine": general.mine,
+    "help": general.help_,
+    "lang": general.lang,
+    "cancel": general.cancel,
+    "stats": dispatch.stats,
+    "overdue": dispatch.overdue,
+    "find": dispatch.find,
+    "assign": dispatch.assign,
+    "approve": lambda turn: dispatch.decide(turn, approve=True),
+    "refuse": lambda turn: dispatch.decide(turn, approve=False),
+    "invite": registration.invite,
+}
+
+# Commands that leave a dialog in progress as it is, with its question asked again.
+_KEEPS_DIALOG = frozenset(COMMANDS) - {"cancel", "call"}
+
+
+class Conversations:
+    """Every conversation of youhu, for every channel."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def handle(self, msg: Incoming, now: datetime) -> list[Reply]:
+        """Answer one message from a member (or a stranger)."""
+        member = queries.member_by_platform(self.ctx, msg.channel, msg.sender)
+        if msg.command == "start" and msg.args and (member is None or msg.channel != "console"):
+            if self._seen(msg, now):
+                return []
+            _, replies = registration.redeem(self.ctx, msg, now)
+            return replies
+        if member is None:
+            return registration.stranger(self.ctx, msg)
+        if self._seen(msg, now):
+            return []
+        turn = Turn(
+            ctx=self.ctx,
+            msg=msg,
+            member=member,
+            t=Translator(member.locale, self.ctx.rules.tz),
+            now=now,
+            dialog=dialogs.load(self.ctx, msg.channel, msg.chat),
+        )
+        if msg.command is not None:
+            return self._command(turn)
+        if msg.button is not None:
+            return self._button(turn)
+        if turn.dialog is not None:
+            flow = actions.FLOWS.get(turn.dialog.flow)
+            if flow is None:  # a flow from an older version: start afresh
+                turn.end()
+            else:
+                return flow.on_input(turn, turn.dialog)
+        return turn.say(turn._("Send /call to raise a call, or /help to see what you can do."))
+
+    def _seen(self, msg: Incoming, now: datetime) -> bool:
+        """True when this delivery was handled before (platforms redeliver
+        what they think was lost). Recorded before handling: a crash midway
+        loses the message rather than doing its action twice."""
+        if msg.delivery_id is None:
+            return False
+        try:
+            with session_scope(self.ctx.engine) as session:
+                session.add(HandledUpdate(channel=msg.channel, delivery_id=msg.delivery_id,
+                                          handled_at=now))
+                session.commit()
+        except IntegrityError:
+            log.info("dropping redelivered %s update %s", msg.channel, msg.delivery_id)
+            return True
+        return False
+
+    def _command(self, turn: Turn) -> list[Reply]:
+        name = turn.msg.command or ""
+        handler = COMMANDS.get(name)
+        if handler is None:
+            replies = turn.say(turn._("Unknown command /%(command)s. Send /help to see what you "
+                                      "can do.", command=name))
+        elif name == "start" and turn.msg.args:
+            replies = self._console_start(turn)
+        else:
+            replies = handler(turn)
+        if name in _KEEPS_DIALOG or handler is None:
+            replies += self._reminder(turn)
+        return replies
+
+    def _console_start(self, turn: Turn) -> list[Reply]:
+        """On the console, `/start CODE` only checks and uses up the code
+        (the console has no account to bind)."""
+        _, replies = registration.redeem(self.ctx, turn.msg, turn.now)
+        return replies
+
+    def _reminder(self, turn: Turn) -> list[Reply]:
+        """After a command in the middle of a dialog: the dialog is intact,
+        and its question is asked again."""
+        if turn.dialog is None:
+            return []
+        flow = actions.FLOWS.get(turn.dialog.flow)
+        if flow is None:
+            return []
+        return [Reply(turn._("(What you were doing is kept. /cancel drops it.)")),
+                flow.prompt(turn, turn.dialog)]
+
+    def _button(self, turn: Turn) -> list[Reply]:
+        pressed = parse(turn.msg.button or "")
+        if pressed is None:
+            return turn.say(turn._("Unknown button; nothing changed.")) + self._reminder(turn)
+        if pressed.kind == "call":
+            return actions.press(turn, pressed)
+        if pressed.kind == "request":
+            return dispatch.press(turn, pressed)
+        if pressed.kind == "lang":
+            return general.switch(turn, pressed.value)
+        dialog = turn.dialog
+        if dialog is None or pressed.nonce != dialog.nonce:
+            return turn.say(turn._("That button belongs to a finished conversation; nothing "
+                                   "changed.")) + self._reminder(turn)
+        if pressed.value == "x":
+            return general.cancel(turn)
+        return actions.FLOWS[dialog.flow].on_button(turn, dialog, pressed.value)

@@ -1,0 +1,59 @@
+"""Dialog state in the database: which question a chat is waiting on, and the
+half-filled answers. Saved at every step (see `models.Dialog`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from models import Dialog, session_scope
+from workflows.context import Context
+
+
+@dataclass
+class DialogState:
+    """An open conversation: its `flow` (e.g. "raise"), the `step` waiting
+    for an answer, and `data` so far (JSON-serialisable; `nonce` marks its
+    buttons)."""
+
+    flow: str
+    step: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def nonce(self) -> str:
+        return str(self.data.get("nonce", ""))
+
+
+def load(ctx: Context, channel: str, chat: str) -> DialogState | None:
+    with session_scope(ctx.engine) as session:
+        row = session.get(Dialog, (channel, chat))
+        if row is None:
+            return None
+        return DialogState(row.flow, row.step, dict(row.data))
+
+
+def save(ctx: Context, channel: str, chat: str, member_id: int, state: DialogState,
+         now: datetime) -> None:
+    """Write the state; committed before the bot answers, so the answer never
+    describes a step the database does not have."""
+    with session_scope(ctx.engine) as session:
+        row = session.get(Dialog, (channel, chat))
+        if row is None:
+            row = Dialog(channel=channel, chat=chat, member_id=member_id, flow=state.flow,
+                         step=state.step, data=dict(state.data), updated_at=now)
+        else:
+            row.member_id = member_id
+            row.flow, row.step, row.data, row.updated_at = (
+                state.flow, state.step, dict(state.data), now)
+        session.add(row)
+        session.commit()
+
+
+def clear(ctx: Context, channel: str, chat: str) -> None:
+    with session_scope(ctx.engine) as session:
+        row = session.get(Dialog, (channel, chat))
+        if row is not None:
+            session.delete(row)
+            session.commit()

@@ -1,0 +1,136 @@
+"""The command centre's commands (dispatchers and admins decide; supervisors
+may read): /stats, /overdue, /find, /assign, /approve, /refuse. Each is
+refused to other roles."""
+
+from __future__ import annotations
+
+from handlers import cards
+from handlers.buttons import Press
+from handlers.errors import describe
+from handlers.general import DECIDERS, READERS
+from handlers.messages import Reply
+from handlers.turn import Turn
+from workflows import calls, queries
+from workflows.errors import WorkflowError
+from workflows.stats import Period, report
+
+TOP = 10
+
+
+def _refuse(turn: Turn) -> list[Reply]:
+    return turn.say(turn._("This command is for the command centre."))
+
+
+def stats(turn: Turn) -> list[Reply]:
+    """`/stats [YYYY-MM]`: this month by default."""
+    if turn.member.role not in READERS:
+        return _refuse(turn)
+    t, tz = turn.t, turn.ctx.rules.tz
+    try:
+        period = (Period.parse(turn.msg.args[0], tz) if turn.msg.args
+                  else Period.month_of(turn.now, tz))
+    except ValueError:
+        return turn.say(t._("Usage: /stats [YYYY-MM], e.g. /stats 2025-10"))
+    result = report(turn.ctx, period, turn.now)
+    total = result.total
+    lines = [
+        t._("Figures for %(period)s", period=period.label),
+        t._("Calls raised: %(raised)s; answered and closed: %(closed)s.",
+            raised=t.number(total.raised), closed=t.number(total.closed)),
+        t._("Acknowledged: %(ack)s · responded: %(responded)s · overdue: %(overdue)s",
+            ack=t.number(total.acknowledged), responded=t.number(total.responded),
+            overdue=t.number(total.overdue)),
+        t._("Response rate %(response)s · resolution rate %(resolution)s · satisfaction rate "
+            "%(satisfaction)s", response=t.percent(total.response_rate),
+            resolution=t.percent(total.resolution_rate),
+            satisfaction=t.percent(total.satisfaction_rate)),
+    ]
+    ranked = [d for d in result.departments if d.rank is not None][:TOP]
+    if ranked:
+        lines.append(t._("Ranking (half the towns' ratings, half performance):"))
+        for entry in ranked:
+            lines.append(t._("%(rank)s. %(department)s: score %(score)s (%(raised)s raised, "
+                             "%(closed)s closed)", rank=entry.rank,
+                             department=entry.department_name,
+                             score=t.number(entry.score or 0.0, "#,##0.0"),
+                             raised=t.number(entry.figures.raised),
+                             closed=t.number(entry.figures.closed)))
+    return turn.say("\n".join(lines))
+
+
+def overdue(turn: Turn) -> list[Reply]:
+    if turn.member.role not in READERS:
+        return _refuse(turn)
+    views = queries.overdue_calls(turn.ctx, turn.now)
+    if not views:
+        return turn.say(turn._("No call is overdue."))
+    return turn.say("\n".join([turn._("Overdue calls:")] + [cards.line(turn.t, v) for v in views]))
+
+
+def find(turn: Turn) -> list[Reply]:
+    if turn.member.role not in READERS:
+        return _refuse(turn)
+    if not turn.msg.args:
+        return turn.say(turn._("Usage: /find <number or words>"))
+    views = queries.find_calls(turn.ctx, turn.msg.command_text)
+    if not views:
+        return turn.say(turn._("No call matches."))
+    if len(views) == 1:
+        return turn.say(cards.card(turn.t, views[0]), photos=views[0].raise_photos)
+    return turn.say("\n".join([turn._("Matching calls:")] + [cards.line(turn.t, v) for v in views]))
+
+
+def assign(turn: Turn) -> list[Reply]:
+    """`/assign <number> <department code>`."""
+    if turn.member.role not in DECIDERS:
+        return _refuse(turn)
+    if len(turn.msg.args) != 2:
+        return turn.say(turn._("Usage: /assign <number> <department code>"))
+    number, department = turn.msg.args
+    try:
+        view = queries.call_by_number(turn.ctx, number)
+        calls.assign(turn.ctx, view.id, turn.member_id, turn.now, department)
+    except WorkflowError as error:
+        return turn.say(describe(turn.t, error))
+    view = queries.call_view(turn.ctx, view.id)
+    return turn.say(turn._("%(number)s is dispatched to %(department)s.", number=view.number,
+                           department=view.lead_department or department))
+
+
+def decide(turn: Turn, approve: bool) -> list[Reply]:
+    """`/approve <request> [department code]` and `/refuse <request> [note]`."""
+    if turn.member.role not in DECIDERS:
+        return _refuse(turn)
+    args = turn.msg.args
+    if not args or not args[0].isdigit():
+        return turn.say(turn._("Usage: /approve <request> [department code] or /refuse "
+                               "<request> [note]"))
+    department = args[1] if approve and len(args) > 1 else None
+    note = " ".join(args[1:]) if not approve and len(args) > 1 else None
+    return _decide(turn, int(args[0]), approve, department, note)
+
+
+def press(turn: Turn, pressed: Press) -> list[Reply]:
+    """The Approve / Refuse buttons of a request notice."""
+    if turn.member.role not in DECIDERS:
+        return _refuse(turn)
+    return _decide(turn, pressed.target, pressed.action == "apr", None, None)
+
+
+def _decide(turn: Turn, request_id: int, approve: bool, department: str | None,
+            note: str | None) -> list[Reply]:
+    try:
+        call = calls.decide_request(turn.ctx, request_id, turn.member_id, turn.now, approve,
+                                    department_code=department, note=note)
+    except WorkflowError as error:
+        return turn.say(describe(turn.t, error))
+    if approve:
+        text = turn._("Request %(request)s for %(number)s is approved.", request=request_id,
+                      number=call.number)
+    else:
+        text = turn._("Request %(request)s for %(number)s is refused.", request=request_id,
+                      number=call.number)
+    if call.lead_department_id is None:
+        text += "\n" + turn._("Dispatch it with /assign %(number)s <department code>.",
+                              number=call.number)
+    return turn.say(text)
