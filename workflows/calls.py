@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import (
     CALLER_UNIT_KINDS,
@@ -707,8 +707,13 @@ def auto_close_due(ctx: Context, now: datetime) -> list[Call]:
     rules = ctx.rules
     closed: list[Call] = []
     with session_scope(ctx.engine) as session:
+        # N working days are at least N calendar days: the database skips the
+        # calls resolved too recently to matter, the calendar decides the rest.
         resolved = session.exec(
-            select(Call).where(Call.status == CallStatus.RESOLVED).with_for_update(skip_locked=True)
+            select(Call)
+            .where(Call.status == CallStatus.RESOLVED,
+                   col(Call.resolved_at) <= now - timedelta(days=rules.auto_close_after_days))
+            .with_for_update(skip_locked=True)
         ).all()
         for call in resolved:
             assert call.resolved_at is not None
