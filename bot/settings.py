@@ -13,10 +13,10 @@ import os
 import re
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -83,6 +83,54 @@ class EvaluationSettings(Section):
     closure: float = Field(default=0.25, ge=0)
 
 
+class SchedulerSettings(Section):
+    """The sweep (reminders, escalation, the daily routine) and the deliverer."""
+
+    sweep_seconds: float = Field(default=30, gt=0)
+    deliver_seconds: float = Field(default=5, gt=0)
+    digest_at: time = time(8, 30)
+
+
+class TelegramSettings(Section):
+    """A Telegram bot (BotFather token). `base_url`/`base_file_url` point at a
+    self-hosted Bot API server (or the tests' fake one)."""
+
+    token: SecretStr | None = None
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_format(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram accepts 1-256 characters A-Z, a-z, 0-9, _ and -.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}",
+                                                  value.get_secret_value()):
+            raise ValueError("1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+
+class WeComSettings(Section):
+    """A WeCom self-built app (企业微信自建应用)."""
+
+    corp_id: str | None = None
+    agent_id: int | None = None
+    secret: SecretStr | None = None
+    token: SecretStr | None = None
+    encoding_aes_key: SecretStr | None = None
+    api_base: str = "https://qyapi.weixin.qq.com"
+    path: str = "/wecom/callback"
+
+
+class HttpSettings(Section):
+    """Where the webhook application listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
 class Settings(BaseSettings):
     """Everything youhu can be configured with."""
 
@@ -101,6 +149,10 @@ class Settings(BaseSettings):
     calendar: CalendarSettings = CalendarSettings()
     escalation: EscalationSettings = EscalationSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    wecom: WeComSettings = WeComSettings()
+    http: HttpSettings = HttpSettings()
 
     @field_validator("timezone")
     @classmethod
