@@ -14,7 +14,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,postgres]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) catalogs
+
+# The translations: compiled from locales/*/LC_MESSAGES/youhu.po (the .mo files
+# are build output, not committed). See the README's "Translations".
+catalogs: $(STAMP)
+	$(BIN)/pybabel -q compile -d locales -D youhu
 
 demo: setup
 	$(BIN)/youhu demo
