@@ -71,6 +71,17 @@ def _check_calendar(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.runner import run
+
+    logging.getLogger().setLevel(logging.INFO)
+    for chatty in ("alembic", "httpx", "apscheduler"):  # one line per request or job
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    return asyncio.run(run(settings))
+
+
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from bot.demo import run_demo
 
@@ -114,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--org", type=Path, help="org YAML file (see examples/org.yaml)")
     init.add_argument("--catalog", type=Path, help="catalog YAML file (examples/catalog.yaml)")
     init.set_defaults(handler=_init)
+
+    run = commands.add_parser("run", help="run the configured channels and the scheduler")
+    run.set_defaults(handler=_run)
 
     demo = commands.add_parser("demo", help="play a month on a temporary database and report")
     demo.add_argument("--keep", type=Path, help="keep the demo's SQLite database at this path")

@@ -1,0 +1,365 @@
+"""The Telegram channel: python-telegram-bot v22 connected to the
+conversations, for polling and for webhooks.
+
+In: every update becomes an `Incoming` (the largest size of a photo is
+downloaded; an album arrives as several photos of one media group and is
+answered once, after its last photo); the conversations answer with
+`Reply`s, which are sent back as messages, photos and albums with inline
+keyboards. Updates of one chat are handled in order, chats concurrently.
+
+Out: the deliverer sends outbox messages through `send` (a `Channel`).
+AIORateLimiter paces the overall rate (30/s) and honours `retry_after`;
+the per-chat limit of about one message a second to a private chat, which
+it does not pace, is paced here for outbox messages. Text is sent plain
+(no parse mode), so whatever a member typed is shown as typed and can never
+break the markup; text over 4,096 characters is split, captions over 1,024
+go in a message of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time as monotonic_time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    Message,
+    Update,
+)
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
+
+from bot.delivery import ChannelError
+from bot.settings import TelegramSettings
+from handlers.conversations import Conversations
+from handlers.menu import command_menu
+from handlers.messages import Incoming, Location, Reply
+from models import Locale, Member, Role
+from workflows import queries
+from workflows.context import Context
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+ALBUM_LIMIT = 10
+PER_CHAT_INTERVAL = 1.05  # seconds between messages to one private chat
+# Telegram's setMyCommands takes two-letter codes; both Chinese scripts are "zh".
+MENU_LANGUAGES = {Locale.ZH_HANS: "zh", Locale.EN: "en"}
+
+Clock = Callable[[], datetime]
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """`text` in pieces of at most `limit` characters, cut at line ends where
+    possible so a card is not split mid-line."""
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        pieces.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n")
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
+         for row in reply.buttons]
+    )
+
+
+def _seconds(error: RetryAfter) -> float:
+    wait = error.retry_after
+    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+
+
+class TelegramChannel:
+    """One bot: its PTB `Application`, the inbound handler and `send`."""
+
+    name = CHANNEL
+
+    def __init__(
+        self,
+        ctx: Context,
+        settings: TelegramSettings,
+        clock: Clock,
+        on_queued: Callable[[], None] = lambda: None,
+        album_wait: float = 0.8,
+    ) -> None:
+        if settings.token is None:
+            raise ValueError("telegram.token is not set")
+        self.ctx = ctx
+        self.settings = settings
+        self.clock = clock
+        self.on_queued = on_queued
+        self.album_wait = album_wait
+        self.conversations = Conversations(ctx)
+        builder = (
+            Application.builder()
+            .token(settings.token.get_secret_value())
+            .base_url(settings.base_url)
+            .base_file_url(settings.base_file_url)
+            .rate_limiter(AIORateLimiter(max_retries=2))
+            .concurrent_updates(64)
+            .job_queue(None)
+        )
+        if settings.mode == "webhook":
+            builder = builder.updater(None)
+        self.application = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+        self._chat_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._chat_next_send: dict[int, float] = {}
+        self._albums: dict[str, list[tuple[int, Message]]] = {}
+
+    # --- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect (getMe), set the command menus, and start receiving."""
+        app = self.application
+        await app.initialize()
+        await app.start()
+        await self.set_default_menus()
+        if self.settings.mode == "webhook":
+            secret = self.settings.webhook_secret
+            await app.bot.set_webhook(
+                url=self.settings.webhook_url or "",
+                secret_token=secret.get_secret_value() if secret else None,
+                allowed_updates=["message", "callback_query"],
+            )
+        else:
+            assert app.updater is not None
+            await app.bot.delete_webhook()
+            await app.updater.start_polling(
+                poll_interval=0, timeout=20, allowed_updates=["message", "callback_query"]
+            )
+
+    async def stop(self) -> None:
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    async def feed(self, data: dict[str, Any]) -> None:
+        """A webhook delivery: hand the update to the application's queue."""
+        update = Update.de_json(data, self.application.bot)
+        await self.application.update_queue.put(update)
+
+    # --- in -----------------------------------------------------------------
+
+    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is None or update.effective_user is None:
+            return
+        message = update.message
+        if message is not None and message.media_group_id and message.photo:
+            await self._album_part(update, message)
+            return
+        async with self._chat_locks[str(chat.id)]:
+            incoming = await self._incoming(update)
+            if incoming is None:
+                return
+            replies = await asyncio.to_thread(self.conversations.handle, incoming, self.clock())
+            if update.callback_query is not None:
+                await self._answer_press(update, replies)
+            await self.send_replies(chat.id, replies)
+            self._after(incoming)
+
+    async def _album_part(self, update: Update, message: Message) -> None:
+        """Photos of one album arrive as separate updates: each is handled
+        (stored with the call in progress), but only the answer to the last
+        one is sent, so a member sending nine photos gets one reply."""
+        group = str(message.media_group_id)
+        parts = self._albums.setdefault(group, [])
+        parts.append((update.update_id, message))
+        count = len(parts)
+        await asyncio.sleep(self.album_wait)
+        if len(parts) != count:
+            return  # a later photo of the album takes over
+        del self._albums[group]
+        chat_id = message.chat.id
+        async with self._chat_locks[str(chat_id)]:
+            replies: list[Reply] = []
+            last: Incoming | None = None
+            for update_id, part in sorted(parts, key=lambda p: p[1].message_id):
+                incoming = await self._photo_incoming(update_id, part)
+                replies = await asyncio.to_thread(self.conversations.handle, incoming,
+                                                  self.clock())
+                last = incoming
+            await self.send_replies(chat_id, replies)
+            if last is not None:
+                self._after(last)
+
+    def _after(self, incoming: Incoming) -> None:
+        self.on_queued()
+        if incoming.command in ("start", "lang"):
+            member = queries.member_by_platform(self.ctx, CHANNEL, incoming.sender)
+            if member is not None:
+                asyncio.get_running_loop().create_task(self.set_member_menu(member))
+
+    async def _incoming(self, update: Update) -> Incoming | None:
+        user = update.effective_user
+        chat = update.effective_chat
+        assert user is not None and chat is not None
+        base = Incoming(CHANNEL, str(user.id), str(chat.id), language=user.language_code,
+                        delivery_id=str(update.update_id))
+        if update.callback_query is not None:
+            return replace(base, button=update.callback_query.data or "")
+        message = update.message
+        if message is None:
+            return None
+        if message.photo or message.document:
+            return await self._photo_incoming(update.update_id, message)
+        if message.location is not None:
+            return replace(base, location=Location(message.location.latitude,
+                                                   message.location.longitude))
+        if message.text is not None:
+            return Incoming.from_text(CHANNEL, base.sender, base.chat, message.text,
+                                      language=user.language_code,
+                                      delivery_id=base.delivery_id)
+        return replace(base, text="")  # a sticker, a voice note…: answered as empty text
+
+    async def _photo_incoming(self, update_id: int, message: Message) -> Incoming:
+        """The largest size of a photo (or a file sent as a document), downloaded.
+        A file over the size limit is not downloaded: a stand-in one byte over
+        the limit lets the conversation refuse it in the member's language."""
+        user = message.from_user
+        assert user is not None
+        limit = self.ctx.rules.max_photo_bytes
+        attachment = message.photo[-1] if message.photo else message.document
+        assert attachment is not None
+        size = attachment.file_size or 0
+        if size > limit:
+            data = bytes(limit + 1)
+        else:
+            file = await attachment.get_file()
+            data = bytes(await file.download_as_bytearray())
+        return Incoming(CHANNEL, str(user.id), str(message.chat.id), photo=data,
+                        text=message.caption, language=user.language_code,
+                        delivery_id=str(update_id))
+
+    async def _answer_press(self, update: Update, replies: list[Reply]) -> None:
+        """Every press gets an answer (Telegram shows a spinner until then)."""
+        query = update.callback_query
+        assert query is not None
+        note = replies[0].text[:190] if replies else None
+        try:
+            await query.answer(text=note)
+        except BadRequest as error:  # too old to answer: the message still goes out
+            log.info("answering a button press: %s", error)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram update %s failed", getattr(update, "update_id", "?"),
+                  exc_info=context.error)
+
+    # --- out ------------------------------------------------------------------
+
+    def reaches(self, member: Member) -> bool:
+        return member.telegram_id is not None
+
+    async def send(self, member: Member, replies: Sequence[Reply],
+                   call_id: int | None) -> str | None:
+        """Deliver an outbox message (the `Channel` protocol)."""
+        assert member.telegram_id is not None
+        try:
+            return await self.send_replies(member.telegram_id, replies, paced=True)
+        except RetryAfter as error:
+            raise ChannelError(str(error), retry_after=_seconds(error)) from error
+        except Forbidden as error:  # the member blocked the bot
+            raise ChannelError(str(error), permanent=True) from error
+        except BadRequest as error:  # chat not found, a malformed message: retrying won't help
+            raise ChannelError(str(error), permanent=True) from error
+        except TelegramError as error:  # network errors, timeouts, 5xx
+            raise ChannelError(str(error)) from error
+
+    async def _pace(self, chat_id: int) -> None:
+        if chat_id < 0:
+            return  # groups are paced by AIORateLimiter
+        wait = self._chat_next_send.get(chat_id, 0.0) - monotonic_time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._chat_next_send[chat_id] = monotonic_time.monotonic() + PER_CHAT_INTERVAL
+
+    async def send_replies(self, chat_id: int | str, replies: Sequence[Reply],
+                           paced: bool = False) -> str | None:
+        """Send replies in order; returns the id of the first message sent."""
+        bot = self.application.bot
+        first: str | None = None
+        chat = int(chat_id)
+
+        async def sent(message: Message | Sequence[Message]) -> None:
+            nonlocal first
+            if first is None:
+                one = message if isinstance(message, Message) else message[0]
+                first = str(one.message_id)
+
+        for reply in replies:
+            markup = keyboard(reply)
+            photos = [await asyncio.to_thread(self.ctx.media.read, sha) for sha in reply.photos]
+            if paced:
+                await self._pace(chat)
+            if len(photos) == 1 and len(reply.text) <= CAPTION_LIMIT:
+                await sent(await bot.send_photo(chat, photos[0], caption=reply.text or None,
+                                                reply_markup=markup))
+                continue
+            for start in range(0, len(photos), ALBUM_LIMIT):
+                batch = photos[start:start + ALBUM_LIMIT]
+                if len(batch) == 1:
+                    await sent(await bot.send_photo(chat, batch[0]))
+                else:
+                    await sent(await bot.send_media_group(
+                        chat, [InputMediaPhoto(p) for p in batch]))
+                if paced:
+                    await self._pace(chat)
+            pieces = split_text(reply.text)
+            for index, piece in enumerate(pieces):
+                last = index == len(pieces) - 1
+                await sent(await bot.send_message(chat, piece,
+                                                  reply_markup=markup if last else None))
+                if paced and not last:
+                    await self._pace(chat)
+        return first
+
+    # --- command menus ----------------------------------------------------------
+
+    async def set_default_menus(self) -> None:
+        """The menu a member sees before anything more specific: the caller's,
+        in Chinese for `zh` clients and English for the rest."""
+        bot = self.application.bot
+        for locale, code in MENU_LANGUAGES.items():
+            commands = [BotCommand(c, d) for c, d in command_menu(Role.CALLER, locale)]
+            await bot.set_my_commands(commands, scope=BotCommandScopeDefault(),
+                                      language_code=code)
+        commands = [BotCommand(c, d) for c, d in command_menu(Role.CALLER, Locale.ZH_HANS)]
+        await bot.set_my_commands(commands, scope=BotCommandScopeDefault())
+
+    async def set_member_menu(self, member: Member) -> None:
+        """The member's own menu: their role's commands in their language."""
+        if member.telegram_id is None:
+            return
+        commands = [BotCommand(c, d) for c, d in command_menu(member.role, member.locale)]
+        try:
+            await self.application.bot.set_my_commands(
+                commands, scope=BotCommandScopeChat(member.telegram_id))
+        except TelegramError as error:
+            log.warning("setting the menu of %s: %s", member.code, error)
