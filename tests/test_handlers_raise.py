@@ -1,0 +1,213 @@
+"""Raising a call through the conversation, checked in the database after
+each step: in all three languages, in six inputs, "not sure", bad input at
+every step, commands in the middle, and a restart in the middle."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, col, select
+
+from handlers.conversations import Conversations
+from models import Attachment, Call, CallStatus, Dialog, Locale, MediaStore, make_engine
+from tests.conftest import JPEG, PNG, Org
+from tests.test_handlers_chat import Chat, count, set_locale
+from workflows.context import Context
+
+
+def dialog(ctx: Context, chat: str = "li") -> Dialog | None:
+    with Session(ctx.engine) as session:
+        return session.get(Dialog, ("console", chat))
+
+
+def calls(ctx: Context) -> list[Call]:
+    with Session(ctx.engine) as session:
+        return list(session.exec(select(Call).order_by(col(Call.id))))
+
+
+WORDS = {
+    Locale.ZH_HANS: ("请选择领域", "描述问题", "跳过", "发送呼叫", "已发出", "签收时限",
+                     "2025年10月9日 18:00"),
+    # zh_Hant follows its locale's 12-hour clock.
+    Locale.ZH_HANT: ("請選擇領域", "描述問題", "跳過", "發送呼叫", "已發出", "簽收時限",
+                     "2025年10月9日 下午6:00"),
+    Locale.EN: ("Which domain", "Describe the problem", "Skip", "Send the call", "is raised",
+                "Acknowledge by", "Oct 9, 2025, 6:00\u202fPM"),
+}
+
+
+@pytest.mark.parametrize("locale", list(Locale))
+def test_raise_a_call_in_each_language(ctx: Context, org: Org, locale: Locale) -> None:
+    set_locale(ctx, "li", locale)
+    domain_q, describe, skip, send, raised, ack_by, due = WORDS[locale]
+    chat = Chat(ctx, "li")
+    chat.send("/call")
+    assert domain_q in chat.text
+    assert dialog(ctx) is not None and dialog(ctx).step == "domain"  # type: ignore[union-attr]
+    chat.press("综合执法")
+    assert chat.labels[:2] == ["排水", "违建"]
+    chat.press("排水")
+    assert describe in chat.text
+    assert dialog(ctx).data["item"] is not None  # type: ignore[union-attr]
+    chat.send("村口排水管堵塞，污水漫到路面")
+    assert dialog(ctx).data["text"] == "村口排水管堵塞，污水漫到路面"  # type: ignore[union-attr]
+    chat.press(skip)  # no photos
+    chat.send("良田村村口")
+    assert dialog(ctx).step == "summary"  # type: ignore[union-attr]
+    assert "良田村村口" in chat.text
+    assert calls(ctx) == []
+    chat.press(send)
+    assert raised in chat.text and ack_by in chat.text
+    # Raised 16:50 on 30 September: one working day is the close of 9 October.
+    assert due in chat.text
+    [call] = calls(ctx)
+    assert call.status is CallStatus.DISPATCHED and call.location_text == "良田村村口"
+    assert call.number in chat.text
+    assert dialog(ctx) is None
+
+
+def test_a_typical_call_takes_six_inputs(ctx: Context, org: Org) -> None:
+    chat = Chat(ctx, "li")
+    chat.send("/call")                                     # 1
+    chat.press("综合执法")                                  # 2
+    chat.press("排水")                                      # 3
+    chat.photo(JPEG, caption="积水淹到膝盖")                  # 4: description and photo
+    assert dialog(ctx).step == "photos"  # type: ignore[union-attr]
+    chat.location(23.28, 113.27)                          # 5: ends the photos
+    assert "23.28000, 113.27000" in chat.text
+    chat.press("发送呼叫")                                   # 6
+    [call] = calls(ctx)
+    assert (call.text, call.latitude, call.longitude) == ("积水淹到膝盖", 23.28, 113.27)
+    with Session(ctx.engine) as session:
+        assert len(list(session.exec(select(Attachment)))) == 1
+
+
+def test_not_sure_goes_to_the_command_centre(ctx: Context, org: Org) -> None:
+    chat = Chat(ctx, "li")
+    chat.send("/call")
+    chat.press("不确定")
+    chat.send("不知道该找哪个部门")
+    chat.photo(PNG)
+    chat.photo(JPEG)
+    assert "第 2 张" in chat.text
+    chat.press("完成")
+    chat.press("跳过")
+    assert "不确定" in chat.text and "照片：2 张" in chat.text
+    chat.press("发送呼叫")
+    assert "指挥调度中心将派单" in chat.text
+    [call] = calls(ctx)
+    assert call.status is CallStatus.PENDING_DISPATCH and call.item_id is None
+
+
+def test_nine_photos_at_most(ctx: Context, org: Org) -> None:
+    chat = Chat(ctx, "li")
+    chat.send("/call")
+    chat.press("不确定")
+    chat.send("很多照片")
+    for n in range(9):
+        chat.photo(PNG + bytes([n]))  # distinct bytes, still a PNG
+    assert dialog(ctx).step == "location"  # type: ignore[union-attr]
+    chat.photo(PNG + b"tenth")
+    assert "最多 9 张" in chat.text
+    assert len(dialog(ctx).data["photos"]) == 9  # type: ignore[union-attr]
+
+
+def test_bad_input_at_every_step_leaves_the_call_in_progress_intact(
+    ctx: Context, org: Org
+) -> None:
+    chat = Chat(ctx, "li")
+    chat.send("/call")
+    chat.send("随便打字")
+    assert "请点击按钮" in chat.text and dialog(ctx).step == "domain"  # type: ignore[union-attr]
+    chat.data("f:" + dialog(ctx).data["nonce"] + ":d999")  # type: ignore[union-attr]
+    assert "无法识别" in chat.text and dialog(ctx).step == "domain"  # type: ignore[union-attr]
+    chat.press("综合执法")
+    chat.data("f:" + dialog(ctx).data["nonce"] + ":i999")  # type: ignore[union-attr]
+    assert "无法识别" in chat.text
+    chat.press("排水")
+
+    before = dialog(ctx).data  # type: ignore[union-attr]
+    chat.send("")
+    assert "问题描述为空" in chat.text
+    chat.send("长" * 5000)
+    assert "问题描述太长" in chat.text and "2000" in chat.text
+    assert dialog(ctx).data == before and dialog(ctx).step == "text"  # type: ignore[union-attr]
+    chat.location(23.0, 113.0)
+    assert "请先输入问题描述" in chat.text
+    chat.send("路灯不亮")
+
+    chat.photo(b"%PDF-1.4 not a photo")
+    assert "不是照片" in chat.text
+    chat.photo(b"\xff\xd8\xff" + b"\0" * (10 * 1024 * 1024))
+    assert "照片太大" in chat.text and "10 MB" in chat.text
+    assert dialog(ctx).data["photos"] == []  # type: ignore[union-attr]
+    chat.send("一些文字")
+    assert "请发送照片" in chat.text
+    chat.data("f:" + dialog(ctx).data["nonce"] + ":ok")  # type: ignore[union-attr]
+    assert "之前的问题" in chat.text and calls(ctx) == []
+    chat.press("跳过")
+
+    chat.send("  ")
+    assert "地址为空" in chat.text
+    chat.send("地" * 600)
+    assert "地址太长" in chat.text
+    chat.send("/help")
+    assert "您可以" in chat.text and "已保留" in chat.text and "请发送位置" in chat.text
+    chat.send("/call")
+    assert "正在发起" in chat.text
+    chat.send("/mine")
+    assert "还没有发起过呼叫" in chat.text
+    assert dialog(ctx).step == "location"  # type: ignore[union-attr]
+    assert dialog(ctx).data["text"] == "路灯不亮"  # type: ignore[union-attr]
+    chat.press("跳过")
+    chat.send("再打字")
+    assert "请点击按钮" in chat.text
+    chat.press("发送呼叫")
+    assert [c.text for c in calls(ctx)] == ["路灯不亮"]
+
+
+def test_cancel_drops_the_draft_and_its_buttons(ctx: Context, org: Org) -> None:
+    chat = Chat(ctx, "li")
+    chat.send("/call")
+    old = chat.replies
+    chat.send("/cancel")
+    assert "已取消" in chat.text and dialog(ctx) is None
+    chat.press("综合执法", old)
+    assert "已结束的对话" in chat.text and dialog(ctx) is None
+    chat.send("/cancel")
+    assert "没有可取消" in chat.text
+    chat.send("/call")
+    chat.press("取消")
+    assert dialog(ctx) is None and calls(ctx) == []
+
+
+def test_only_callers_raise(ctx: Context, org: Org) -> None:
+    chat = Chat(ctx, "water-liaison")
+    chat.send("/call")
+    assert "只有镇街、村社干部" in chat.text and dialog(ctx, "water-liaison") is None
+
+
+def test_a_restart_in_the_middle_of_raising_continues(
+    ctx: Context, org: Org, db_url: str
+) -> None:
+    chat = Chat(ctx, "li")
+    chat.send("/call")
+    chat.press("综合执法")
+    chat.press("排水")
+    chat.photo(PNG, caption="井盖缺失")
+    assert count(ctx, Call) == 0
+
+    # A new process: its own engine, its own handler instance, the same database.
+    engine = make_engine(db_url)
+    try:
+        again = Context(engine=engine, media=MediaStore(ctx.media.root))
+        chat.conversations = Conversations(again)
+        chat.ctx = again
+        chat.press("完成", chat.replies)
+        assert "请发送位置" in chat.text
+        chat.press("跳过")
+        assert "井盖缺失" in chat.text and "照片：1 张" in chat.text
+        chat.press("发送呼叫")
+    finally:
+        engine.dispose()
+    [call] = calls(ctx)
+    assert call.text == "井盖缺失" and call.status is CallStatus.DISPATCHED
