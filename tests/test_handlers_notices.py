@@ -1,0 +1,102 @@
+"""Every outbox template renders for every member language: the call's
+current details, deadlines in Shanghai time, photos and the right buttons."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, col, select
+
+from handlers.notices import render
+from models import Locale, Member, OutboxMessage, RatingLevel
+from tests.conftest import JPEG, T0, Org
+from tests.test_handlers_chat import set_locale
+from tests.test_handlers_liaison import raised
+from workflows import calls
+from workflows.context import Context
+from workflows.photos import Photo
+from workflows.sweep import sweep
+
+
+def every_message(ctx: Context) -> list[tuple[Member, OutboxMessage]]:
+    with Session(ctx.engine) as session:
+        rows = session.exec(select(OutboxMessage, Member)
+                            .join(Member, col(Member.id) == col(OutboxMessage.member_id))
+                            .order_by(col(OutboxMessage.id)))
+        return [(member, message) for message, member in rows]
+
+
+def a_busy_month(ctx: Context, org: Org) -> None:
+    """One of each template: alerts, progress, requests, decisions, resolution,
+    rejection, closing, withdrawal, dispatch, nudges and an unreachable member."""
+    cid = raised(ctx, org, "illegal-building")
+    calls.acknowledge(ctx, cid, org.urban_liaison, T0)
+    calls.respond(ctx, cid, org.urban_liaison, T0, "处理中")
+    request = calls.request_extension(ctx, cid, org.urban_liaison, T0, 2, "等")
+    calls.decide_request(ctx, request.id or 0, org.dispatcher, T0, approve=False, note="不批")
+    calls.resolve(ctx, cid, org.urban_liaison, T0, "好了", [Photo(JPEG)])
+    calls.reject_fix(ctx, cid, org.caller, T0, "没好")
+    calls.resolve(ctx, cid, org.urban_liaison, T0, "这次好了")
+    calls.confirm(ctx, cid, org.caller, T0, RatingLevel.DISSATISFIED, "太慢")
+    withdrawn = raised(ctx, org)
+    calls.withdraw(ctx, withdrawn, org.caller, T0)
+    unrouted = calls.raise_call(ctx, org.caller, T0, "不知道").id or 0
+    calls.assign(ctx, unrouted, org.dispatcher, T0, "water")
+    back = calls.return_call(ctx, unrouted, org.water_liaison, T0, "不是我们")
+    calls.decide_request(ctx, back.id or 0, org.dispatcher, T0, approve=True)
+    raised(ctx, org)
+    sweep(ctx, T0 + timedelta(days=20))
+
+
+@pytest.mark.parametrize("locale", list(Locale))
+def test_every_template_renders_in_every_language(
+    ctx: Context, org: Org, locale: Locale
+) -> None:
+    a_busy_month(ctx, org)
+    for code in ("li", "urban-liaison", "water-liaison", "water-head", "dispatcher",
+                 "supervisor", "housing-liaison", "admin"):
+        set_locale(ctx, code, locale)
+    seen: set[str] = set()
+    for member, message in every_message(ctx):
+        replies = render(ctx, member, message.template, message.params, message.call_id)
+        assert replies and all(r.text.strip() for r in replies), message.template
+        assert message.params.get("number", "") in replies[0].text
+        seen.add(message.template)
+    assert {"call_alert", "call_progress", "request_pending", "request_decided",
+            "call_resolved", "fix_rejected", "call_closed", "call_withdrawn",
+            "call_pending_dispatch", "nudge"} <= seen
+
+
+def test_nudges_read_as_the_ladder_says(ctx: Context, org: Org) -> None:
+    raised(ctx, org)
+    for hours in range(0, 20 * 24, 4):  # the scheduler sweeps often; a step is sent once
+        sweep(ctx, T0 + timedelta(hours=hours))
+    texts = [render(ctx, m, o.template, o.params, o.call_id)[0].text
+             for m, o in every_message(ctx) if o.template == "nudge"]
+    reminder = "提醒：BY-2025-000001 须在 2025年10月9日 18:00 前完成签收"
+    assert any(t.startswith(reminder) for t in texts)
+    assert any(t.startswith("催办：BY-2025-000001 已超过签收时限") for t in texts)
+    assert any(t.startswith("督办：") for t in texts)
+    assert any(t.startswith("问责移交：") for t in texts)
+
+
+def test_nudge_and_undeliverable_from_params(ctx: Context, org: Org) -> None:
+    cid = raised(ctx, org)
+    with Session(ctx.engine) as session:
+        liaison = session.get(Member, org.water_liaison)
+        dispatcher = session.get(Member, org.dispatcher)
+    assert liaison is not None and dispatcher is not None
+    liaison.locale = Locale.EN
+    [reply] = render(ctx, liaison, "nudge", {
+        "number": "BY-2025-000001", "limit": "resolve", "step": "urge", "repeat": 2,
+        "due": "2025-10-14T10:00:00+00:00"}, cid)
+    assert reply.text.startswith(
+        "Urge: BY-2025-000001 missed its deadline to resolve (Oct 14, 2025, 6:00\u202fPM). "
+        "(repeated 2 times)")
+    assert [b.label for b in reply.all_buttons] == ["Acknowledge", "Return"]
+    [reply] = render(ctx, dispatcher, "undeliverable",
+                     {"member": "李明", "about": "call_alert", "reason": "blocked"}, None)
+    assert "李明" in reply.text and "call_alert" in reply.text and "blocked" in reply.text
+    [reply] = render(ctx, dispatcher, "something_new", {"number": "X-1"}, None)
+    assert "X-1" in reply.text
