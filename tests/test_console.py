@@ -1,0 +1,128 @@
+"""The console channel: a scripted `youhu console` session over a pipe on the
+example org, playing a call from raising to rating by switching members; and
+the console's own input rules."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from bot.console import Console
+from models import Call, CallStatus, Delivery, OutboxMessage, OutboxStatus, Rating, make_engine
+from tests.conftest import PNG, T0, Org
+from workflows.context import Context
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = """\
+# 李明 raises a call: domain, item, photo with caption, location, send
+/call
+2
+7
+photo {photo} 村口排水管堵塞，污水漫到路面
+23.28,113.27
+1
+:as he-wenbin
+1
+1
+明早派抢修队疏通
+1
+photo {photo}
+1
+:as li-ming
+1
+2
+'修得很快
+:as zheng-yu
+/stats
+:quit
+"""
+
+
+def youhu(args: list[str], env: dict[str, str], stdin: str = "") -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True,
+        text=True, env=env, cwd=ROOT, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_piped_console_session_plays_a_call_through(tmp_path: Path) -> None:
+    env = {**os.environ, "YOUHU_DATABASE__URL": f"sqlite:///{tmp_path / 'youhu.db'}",
+           "YOUHU_MEDIA__DIR": str(tmp_path / "media")}
+    env.pop("YOUHU_CONFIG", None)
+    youhu(["init", "--org", "examples/org.yaml", "--catalog", "examples/catalog.yaml"], env)
+    photo = tmp_path / "drain.png"
+    photo.write_bytes(PNG)
+    out = youhu(["console", "--as", "li-ming"], env, SCRIPT.format(photo=photo))
+
+    assert "— acting as 李明 (li-ming, caller, 良田村)" in out
+    assert "[7] 市政排水管网堵塞" in out
+    assert "已派单至区水务局" in out
+    assert "✉ [call_alert]" in out and "呼叫人：李明，良田村" in out
+    assert "[1] 签收   [2] 退回" in out
+    assert "✉ [call_resolved]" in out and "处理前：1 张照片 · 处理后：1 张照片" in out
+    assert "谢谢！" in out
+    assert "发起呼叫 1 件，已响应并办结 1 件" in out
+
+    engine = make_engine(env["YOUHU_DATABASE__URL"])
+    try:
+        with Session(engine) as session:
+            call = session.exec(select(Call)).one()
+            rating = session.exec(select(Rating)).one()
+            deliveries = session.exec(select(Delivery)).all()
+            alert = session.exec(select(OutboxMessage).where(
+                OutboxMessage.template == "call_alert")).one()
+    finally:
+        engine.dispose()
+    assert call.status is CallStatus.CLOSED
+    assert (rating.score, rating.comment) == (80, "修得很快")
+    assert deliveries and {d.channel for d in deliveries} == {"console"}
+    # 何文斌 also has Telegram and WeCom: the real deliverer still owes him the alert.
+    assert alert.status is OutboxStatus.PENDING
+
+
+def test_console_input_rules(ctx: Context, org: Org, tmp_path: Path) -> None:
+    out = io.StringIO()
+    console = Console(ctx, "li", out, lambda: T0)
+    not_a_photo = tmp_path / "notes.txt"
+    not_a_photo.write_text("hello")
+    console.run([
+        "/call", "9", "1", "2", "", "'/not a command", "photo /no/such/file.jpg",
+        f"photo {not_a_photo}", "photo", ":as", ":as nobody", "/help", ":as admin", "/cancel",
+    ])
+    text = out.getvalue()
+    assert "(no button 9; the buttons are 1–4)" in text
+    assert "排水" in text  # pressed 1: the enforcement domain, then 2: 违建
+    assert "(no such file: /no/such/file.jpg)" in text
+    assert "不是照片" in text
+    assert "usage: photo PATH [caption]" in text
+    assert "「/not a command」" not in text and "请发送问题照片" in text  # taken as text
+    assert "问题描述为空" in text
+    assert "usage: :as <member code>" in text
+    assert "nobody: no such member" in text and "仅供已登记的工作人员" in text
+    assert "没有可取消的操作" in text
+    with Session(ctx.engine) as session:
+        assert session.exec(select(Call)).all() == []
+
+
+def test_console_delivers_a_console_only_members_messages_once(
+    ctx: Context, org: Org
+) -> None:
+    from workflows import calls
+
+    calls.raise_call(ctx, org.caller, T0, "积水", item_code="drain")
+    out = io.StringIO()
+    console = Console(ctx, "water-liaison", out, lambda: datetime(2026, 1, 1, tzinfo=T0.tzinfo))
+    console.run([":as li", ":as water-liaison"])
+    assert out.getvalue().count("✉ [call_alert]") == 1
+    with Session(ctx.engine) as session:
+        message = session.exec(select(OutboxMessage)).one()
+    assert message.status is OutboxStatus.DELIVERED
