@@ -49,10 +49,14 @@ class Scheduler:
         now = datetime.now(UTC)
         self._scheduler.add_job(self.sweep_round, IntervalTrigger(seconds=sweep_seconds),
                                 id="sweep", next_run_time=now, **options)
+        # The deliverer skips a round while one runs (its own lock), so
+        # APScheduler need not refuse (and log) overlapping delivery rounds.
         self._scheduler.add_job(self.deliver_round, IntervalTrigger(seconds=deliver_seconds),
-                                id="deliver", next_run_time=now, **options)
+                                id="deliver", next_run_time=now,
+                                **{**options, "max_instances": 4})
         self._kicks: set[asyncio.Task[int]] = set()
         self._rounds: set[asyncio.Task[object]] = set()
+        self._stopped = False
 
     def _track(self) -> None:
         task = asyncio.current_task()
@@ -67,9 +71,10 @@ class Scheduler:
         """Stop scheduling and let the rounds in progress finish (a delivery
         cut in half would only be redone, but a clean stop is quieter)."""
         self._scheduler.shutdown(wait=False)
+        self._stopped = True
         current = asyncio.current_task()
-        running = [t for t in self._kicks | self._rounds if t is not current]
-        await asyncio.gather(*running, return_exceptions=True)
+        while running := [t for t in self._kicks | self._rounds if t is not current]:
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def sweep_round(self) -> None:
         """Record what is due, run the routine, deliver."""
@@ -96,6 +101,8 @@ class Scheduler:
 
     def kick(self) -> None:
         """Deliver now, in the background (e.g. right after a conversation)."""
+        if self._stopped:
+            return  # the next start delivers it: the outbox keeps it
         task = asyncio.get_running_loop().create_task(self.deliverer.run_once())
         self._kicks.add(task)
         task.add_done_callback(self._kicks.discard)

@@ -129,6 +129,7 @@ class TelegramChannel:
         self._chat_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._chat_next_send: dict[int, float] = {}
         self._albums: dict[str, list[tuple[int, Message]]] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -153,11 +154,13 @@ class TelegramChannel:
             )
 
     async def stop(self) -> None:
+        """Stop receiving, finish the updates in hand, disconnect."""
         app = self.application
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:
             await app.stop()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await app.shutdown()
 
     async def feed(self, data: dict[str, Any]) -> None:
@@ -215,7 +218,9 @@ class TelegramChannel:
         if incoming.command in ("start", "lang"):
             member = queries.member_by_platform(self.ctx, CHANNEL, incoming.sender)
             if member is not None:
-                asyncio.get_running_loop().create_task(self.set_member_menu(member))
+                task = asyncio.get_running_loop().create_task(self.set_member_menu(member))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
 
     async def _incoming(self, update: Update) -> Incoming | None:
         user = update.effective_user

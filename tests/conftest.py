@@ -163,3 +163,13 @@ PNG = (
     b"\x00\x00\x00\x00IEND\xaeB`\x82"
 )
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A TCP port free on 127.0.0.1 at the time of asking."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
