@@ -4,10 +4,13 @@ refused to other roles."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from handlers import cards
 from handlers.buttons import Press
 from handlers.errors import describe
 from handlers.general import DECIDERS, READERS
+from handlers.i18n import Translator
 from handlers.messages import Reply
 from handlers.turn import Turn
 from workflows import calls, queries
@@ -45,6 +48,10 @@ def stats(turn: Turn) -> list[Reply]:
             resolution=t.percent(total.resolution_rate),
             satisfaction=t.percent(total.satisfaction_rate)),
     ]
+    if total.avg_acknowledge_minutes is not None or total.avg_resolve_hours is not None:
+        lines.append(t._("Average time to acknowledge: %(ack)s · to resolve: %(resolve)s",
+                         ack=_span(t, total.avg_acknowledge_minutes, 60),
+                         resolve=_span(t, total.avg_resolve_hours, 3600)))
     ranked = [d for d in result.departments if d.rank is not None][:TOP]
     if ranked:
         lines.append(t._("Ranking (half the towns' ratings, half performance):"))
@@ -56,6 +63,10 @@ def stats(turn: Turn) -> list[Reply]:
                              raised=t.number(entry.figures.raised),
                              closed=t.number(entry.figures.closed)))
     return turn.say("\n".join(lines))
+
+
+def _span(t: Translator, amount: float | None, seconds: int) -> str:
+    return "—" if amount is None else t.duration(timedelta(seconds=amount * seconds))
 
 
 def overdue(turn: Turn) -> list[Reply]:

@@ -126,3 +126,19 @@ def test_console_delivers_a_console_only_members_messages_once(
     with Session(ctx.engine) as session:
         message = session.exec(select(OutboxMessage)).one()
     assert message.status is OutboxStatus.DELIVERED
+
+
+def test_youhu_invite_then_start_on_the_console(tmp_path: Path) -> None:
+    env = {**os.environ, "YOUHU_DATABASE__URL": f"sqlite:///{tmp_path / 'youhu.db'}",
+           "YOUHU_MEDIA__DIR": str(tmp_path / "media")}
+    env.pop("YOUHU_CONFIG", None)
+    youhu(["init", "--org", "examples/org.yaml"], env)
+    out = youhu(["invite", "--member", "wu-lihua", "--hours", "24"], env)
+    code = out.split("/start ")[-1].strip()
+    assert out.startswith("invite code for wu-lihua: ") and len(code) == 10
+    session = youhu(["console", "--as", "wu-lihua"], env, f"/start {code}\n/start {code}\n")
+    assert "吴丽华，欢迎！您已完成注册" in session
+    assert "该邀请码已被使用" in session
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "invite", "--member", "nobody"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    assert done.returncode == 1 and "nobody" in done.stderr

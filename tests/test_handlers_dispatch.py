@@ -35,17 +35,19 @@ def test_supervisors_read_but_do_not_decide(ctx: Context, org: Org) -> None:
 
 def test_stats_are_formatted_for_the_member(ctx: Context, org: Org) -> None:
     cid = raised(ctx, org)
-    calls.acknowledge(ctx, cid, org.water_liaison, T0)
+    calls.acknowledge(ctx, cid, org.water_liaison, T0 + timedelta(hours=2))
     raised(ctx, org)
     chat = Chat(ctx, "dispatcher", now=T0 + timedelta(days=1))
     chat.send("/stats 2025-09")
     assert "发起呼叫 2 件，已响应并办结 0 件" in chat.text
     assert "响应率 50%" in chat.text
     assert "1. water：得分" in chat.text
+    assert "平均签收用时：2小时 · 平均办结用时：—" in chat.text
     chat.send("/lang en")
     chat.send("/stats 2025-09")
     assert "Calls raised: 2; answered and closed: 0." in chat.text
     assert "Response rate 50%" in chat.text
+    assert "Average time to acknowledge: 2 hours" in chat.text
     chat.send("/stats")  # this month: October in Shanghai
     assert "Figures for 2025-10" in chat.text
     chat.send("/stats September")
