@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+from sqlmodel import col
+
 from models import Dialog, session_scope
 from workflows.context import Context
 
@@ -49,6 +52,21 @@ def save(ctx: Context, channel: str, chat: str, member_id: int, state: DialogSta
                 state.flow, state.step, dict(state.data), now)
         session.add(row)
         session.commit()
+
+
+def claim_step(ctx: Context, channel: str, chat: str, step: str, claimed: str) -> bool:
+    """Move the dialog from `step` to `claimed` if it is still at `step`, in
+    one statement: of two presses racing (a double tap handled by two
+    processes) exactly one wins, so a call is never raised twice."""
+    with session_scope(ctx.engine) as session:
+        result = session.execute(
+            sa.update(Dialog)
+            .where(col(Dialog.channel) == channel, col(Dialog.chat) == chat,
+                   col(Dialog.step) == step)
+            .values(step=claimed)
+        )
+        session.commit()
+        return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def clear(ctx: Context, channel: str, chat: str) -> None:

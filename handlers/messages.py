@@ -50,15 +50,17 @@ class Incoming:
 
     @classmethod
     def from_text(cls, channel: str, sender: str, chat: str, text: str,
-                  **extra: str | None) -> Incoming:
+                  language: str | None = None, delivery_id: str | None = None) -> Incoming:
         """A typed line: `/cmd args…` becomes a command, anything else text.
         (`/start@botname x` loses its bot name, as Telegram groups send it.)"""
         stripped = text.strip()
         if stripped.startswith("/") and len(stripped) > 1 and not stripped[1].isspace():
             head, *rest = stripped[1:].split()
             name = head.split("@", 1)[0].lower()
-            return cls(channel, sender, chat, command=name, args=tuple(rest), **extra)  # type: ignore[arg-type]
-        return cls(channel, sender, chat, text=text, **extra)  # type: ignore[arg-type]
+            return cls(channel, sender, chat, command=name, args=tuple(rest),
+                       language=language, delivery_id=delivery_id)
+        return cls(channel, sender, chat, text=text, language=language,
+                   delivery_id=delivery_id)
 
     @property
     def command_text(self) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import cards
+from handlers import cards, dialogs
 from handlers.dialogs import DialogState
 from handlers.errors import describe
 from handlers.messages import Reply
@@ -91,7 +91,7 @@ class RaiseFlow:
 
     def on_input(self, turn: Turn, state: DialogState) -> list[Reply]:
         msg, t, step, data = turn.msg, turn.t, state.step, state.data
-        if step in ("domain", "item", "summary"):
+        if step in ("domain", "item", "summary", "sending"):
             return [Reply(t._("Please answer with the buttons.")), self.prompt(turn, state)]
         if msg.photo is not None:
             if step == "location" and len(data["photos"]) >= MAX_PHOTOS:
@@ -185,6 +185,9 @@ class RaiseFlow:
             state.step = "summary"
         elif state.step == "summary" and value == "ok":
             return self._send(turn, state)
+        elif state.step == "sending":  # another press is sending it, or died doing so
+            return [Reply(t._("Your call is being sent. If it is not in /mine in a minute, "
+                              "send /cancel and raise it again."))]
         else:
             return [Reply(t._("That button belongs to an earlier question; nothing changed.")),
                     self.prompt(turn, state)]
@@ -193,6 +196,10 @@ class RaiseFlow:
 
     def _send(self, turn: Turn, state: DialogState) -> list[Reply]:
         data, t = state.data, turn.t
+        msg = turn.msg
+        if not dialogs.claim_step(turn.ctx, msg.channel, msg.chat, "summary", "sending"):
+            return [Reply(t._("That button belongs to a finished conversation; nothing "
+                              "changed."))]
         item = queries.item(turn.ctx, data["item"]) if data.get("item") else None
         try:
             call = calls.raise_call(
@@ -203,6 +210,7 @@ class RaiseFlow:
                 photos=[Photo(turn.ctx.media.read(sha)) for sha in data.get("photos", [])],
             )
         except WorkflowError as error:
+            turn.keep(state)  # back at the summary, to try again or cancel
             return [Reply(describe(t, error)), self.prompt(turn, state)]
         turn.end()
         view = queries.call_view(turn.ctx, call.id or 0)

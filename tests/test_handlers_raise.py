@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, col, select
 
+from handlers import dialogs
 from handlers.conversations import Conversations
 from models import Attachment, Call, CallStatus, Dialog, Locale, MediaStore, make_engine
 from tests.conftest import JPEG, PNG, Org
@@ -211,3 +212,22 @@ def test_a_restart_in_the_middle_of_raising_continues(
         engine.dispose()
     [call] = calls(ctx)
     assert call.text == "井盖缺失" and call.status is CallStatus.DISPATCHED
+
+
+def test_a_double_press_on_send_raises_one_call(ctx: Context, org: Org) -> None:
+    first, second = Chat(ctx, "li"), Chat(ctx, "li")
+    first.send("/call")
+    first.press("不确定")
+    first.send("门口有积水")
+    first.press("跳过")
+    first.press("跳过")
+    summary = first.replies
+    # Another process claimed the summary first (its press is being handled).
+    assert dialogs.claim_step(ctx, "console", "li", "summary", "sending")
+    second.press("发送呼叫", summary)
+    assert "正在发送" in second.text and calls(ctx) == []
+    dialogs.claim_step(ctx, "console", "li", "sending", "summary")
+    first.press("发送呼叫", summary)
+    second.press("发送呼叫", summary)
+    assert "已结束的对话" in second.text
+    assert len(calls(ctx)) == 1

@@ -97,10 +97,12 @@ def redeem_invite(
                 telegram_id = int(platform_id)
             except ValueError as error:
                 raise InvalidInput("not a Telegram user id", reason="bad_platform_id") from error
-            _refuse_if_bound(session, member, Member.telegram_id == telegram_id)
+            other = session.exec(select(Member).where(Member.telegram_id == telegram_id)).first()
+            _refuse_if_someone_else(member, other)
             member.telegram_id = telegram_id
         elif channel == "wecom":
-            _refuse_if_bound(session, member, Member.wecom_userid == platform_id)
+            other = session.exec(select(Member).where(Member.wecom_userid == platform_id)).first()
+            _refuse_if_someone_else(member, other)
             member.wecom_userid = platform_id
         invite.used_at = now
         invite.used_channel = channel
@@ -110,10 +112,9 @@ def redeem_invite(
         return member
 
 
-def _refuse_if_bound(session: Session, member: Member, clause: object) -> None:
+def _refuse_if_someone_else(member: Member, holder: Member | None) -> None:
     """One platform account is one member: an account already acting as
     someone else must not silently become a second person."""
-    other = session.exec(select(Member).where(clause, Member.id != member.id)).first()  # type: ignore[arg-type]
-    if other is not None:
+    if holder is not None and holder.id != member.id:
         raise InvalidInput("this account already belongs to another member",
                            reason="already_bound")
