@@ -22,7 +22,8 @@ the buttons the member can press. Templates:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,120 +35,151 @@ from models import Member, ParticipantRole, Role
 from workflows import queries
 from workflows.context import Context
 from workflows.errors import NotFound
+from workflows.queries import CallView
 
 MAX_DEPARTMENT_LIST = 30
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One outbox message about to be rendered for its member."""
+
+    ctx: Context
+    member: Member
+    t: Translator
+    params: Mapping[str, Any]
+    view: CallView | None  # the call as it is now (None: no call, or gone)
+
+    @property
+    def number(self) -> str:
+        return str(self.params.get("number") or (self.view.number if self.view else "?"))
+
+    def with_note(self, text: str) -> str:
+        note = self.params.get("note")
+        return text + ("\n" + self.t._("Note: %(note)s", note=note) if note else "")
+
+    def reply(self, text: str, buttons: list[list[Button]] | None = None,
+              photos: tuple[str, ...] = ()) -> list[Reply]:
+        rows = tuple(tuple(row) for row in (buttons or []) if row)
+        return [Reply(text, rows, photos)]
+
+    def department_buttons(self, role: ParticipantRole = ParticipantRole.LEAD
+                           ) -> list[list[Button]]:
+        """Action buttons, for the department's own people only."""
+        if self.view is None or self.member.role not in (Role.LIAISON, Role.HEAD):
+            return []
+        return cards.department_buttons(self.t, self.view, role)
 
 
 def render(
     ctx: Context, member: Member, template: str, params: Mapping[str, Any], call_id: int | None
 ) -> list[Reply]:
     """The replies that deliver one outbox message to `member`."""
-    t = Translator(member.locale, ctx.rules.tz)
     view = None
     if call_id is not None:
         try:
             view = queries.call_view(ctx, call_id)
         except NotFound:
             view = None
-    number = params.get("number") or (view.number if view else "?")
-    note = params.get("note")
-
-    def with_note(text: str) -> str:
-        return text + ("\n" + t._("Note: %(note)s", note=note) if note else "")
-
-    def rows(buttons: list[list[Button]]) -> tuple[tuple[Button, ...], ...]:
-        return tuple(tuple(row) for row in buttons if row)
-
-    if template == "call_alert" and view is not None:
-        role = ParticipantRole(params.get("role", "lead"))
-        head = (t._("New call for your department:") if role is ParticipantRole.LEAD
-                else t._("New joint call; your department assists:"))
-        buttons = []
-        if member.role in (Role.LIAISON, Role.HEAD):
-            buttons = cards.department_buttons(t, view, role)
-        return [Reply(head + "\n" + cards.card(t, view), rows(buttons), view.raise_photos)]
-    if template == "call_pending_dispatch" and view is not None:
-        departments = queries.departments(ctx)[:MAX_DEPARTMENT_LIST]
-        codes = "\n".join(f"{d.code} · {d.name}" for d in departments)
-        text = "\n".join([
-            t._("A call waits for the command centre to dispatch it:"), cards.card(t, view),
-            t._("Dispatch it with /assign %(number)s <department code>:", number=number), codes])
-        return [Reply(text, (), view.raise_photos)]
-    if template == "call_progress":
-        event = str(params.get("event", ""))
-        what = t._(labels.PROGRESS[event]) if event in labels.PROGRESS else event
-        text = t._("Your call %(number)s: %(what)s.", number=number, what=what)
-        return [Reply(with_note(text))]
-    if template == "call_resolved":
-        text = t._("Your call %(number)s is resolved. Please check the before and after photos, "
-                   "then confirm the fix or say it is not fixed.", number=number)
-        photos: tuple[str, ...] = ()
-        buttons = []
-        if view is not None:
-            text += "\n" + t._("Before: %(before)s photos · after: %(after)s photos",
-                               before=len(view.raise_photos), after=len(view.evidence_photos))
-            photos = view.raise_photos + view.evidence_photos
-            buttons = cards.caller_buttons(t, view)
-        return [Reply(with_note(text), rows(buttons), photos)]
-    if template == "fix_rejected":
-        text = t._("The caller says %(number)s is not fixed; it is open again.", number=number)
-        buttons = cards.department_buttons(t, view) if view is not None else []
-        return [Reply(with_note(text), rows(buttons))]
-    if template == "request_pending":
-        request_id = int(params.get("request_id") or 0)
-        if params.get("kind") == "extension":
-            text = t._("Request %(request)s: the department asks for %(days)s more working days "
-                       "for %(number)s.", request=request_id, days=params.get("days"),
-                       number=number)
-        else:
-            text = t._("Request %(request)s: the department returns %(number)s as misrouted.",
-                       request=request_id, number=number)
-        buttons = [[request_button(t._("Approve"), "apr", request_id),
-                    request_button(t._("Refuse"), "ref", request_id)]]
-        if view is not None:
-            text += "\n" + cards.card(t, view)
-        return [Reply(with_note(text), rows(buttons))]
-    if template == "request_decided":
-        kind = t._(labels.REQUEST_KIND.get(str(params.get("kind")), "extension"))
-        if params.get("approved"):
-            text = t._("Your %(kind)s request for %(number)s is approved.", kind=kind,
-                       number=number)
-        else:
-            text = t._("Your %(kind)s request for %(number)s is refused.", kind=kind,
-                       number=number)
-        buttons = (cards.department_buttons(t, view)
-                   if (view is not None and not params.get("approved"))
-                   or (view is not None and params.get("kind") == "extension") else [])
-        return [Reply(with_note(text), rows(buttons))]
-    if template == "call_closed":
-        if params.get("auto"):
-            text = t._("%(number)s is closed automatically; the caller did not answer in time.",
-                       number=number)
-        else:
-            level = str(params.get("rating"))
-            text = t._("%(number)s is closed. The caller rated it: %(rating)s.", number=number,
-                       rating=t._(labels.RATING[level]) if level in labels.RATING else "—")
-        return [Reply(text)]
-    if template == "call_withdrawn":
-        return [Reply(with_note(t._("%(number)s was withdrawn by the caller.", number=number)))]
-    if template == "nudge":
-        return [_nudge(t, member, params, view, number)]
-    if template == "undeliverable":
-        text = t._("A message (%(template)s) could not be delivered to %(member)s. Please "
-                   "reach them another way.",
-                   template=params.get("about") or params.get("template") or "?",
-                   member=params.get("member", "?"))
-        if params.get("reason"):
-            text += "\n" + t._("Detail: %(reason)s", reason=params["reason"])
-        return [Reply(text)]
-    return [Reply(t._("Notice about %(number)s.", number=number))]
+    notice = Notice(ctx, member, Translator(member.locale, ctx.rules.tz), params, view)
+    renderer = _TEMPLATES.get(template)
+    if renderer is None or (template in _NEEDS_CALL and view is None):
+        return notice.reply(notice.t._("Notice about %(number)s.", number=notice.number))
+    return renderer(notice)
 
 
-def _nudge(t: Translator, member: Member, params: Mapping[str, Any],
-           view: queries.CallView | None, number: str) -> Reply:
-    step = str(params.get("step", ""))
-    limit = str(params.get("limit", ""))
-    due_text = str(params.get("due") or "")
+def _call_alert(n: Notice) -> list[Reply]:
+    assert n.view is not None
+    role = ParticipantRole(n.params.get("role", "lead"))
+    head = (n.t._("New call for your department:") if role is ParticipantRole.LEAD
+            else n.t._("New joint call; your department assists:"))
+    return n.reply(head + "\n" + cards.card(n.t, n.view), n.department_buttons(role),
+                   n.view.raise_photos)
+
+
+def _call_pending_dispatch(n: Notice) -> list[Reply]:
+    assert n.view is not None
+    departments = queries.departments(n.ctx)[:MAX_DEPARTMENT_LIST]
+    text = "\n".join([
+        n.t._("A call waits for the command centre to dispatch it:"), cards.card(n.t, n.view),
+        n.t._("Dispatch it with /assign %(number)s <department code>:", number=n.number),
+        *(f"{d.code} · {d.name}" for d in departments)])
+    return n.reply(text, photos=n.view.raise_photos)
+
+
+def _call_progress(n: Notice) -> list[Reply]:
+    event = str(n.params.get("event", ""))
+    what = n.t._(labels.PROGRESS[event]) if event in labels.PROGRESS else event
+    return n.reply(n.with_note(n.t._("Your call %(number)s: %(what)s.", number=n.number,
+                                     what=what)))
+
+
+def _call_resolved(n: Notice) -> list[Reply]:
+    """Before and after photos in one album, side by side, with confirm / not fixed."""
+    text = n.t._("Your call %(number)s is resolved. Please check the before and after photos, "
+                 "then confirm the fix or say it is not fixed.", number=n.number)
+    if n.view is None:
+        return n.reply(n.with_note(text))
+    text += "\n" + n.t._("Before: %(before)s photos · after: %(after)s photos",
+                         before=len(n.view.raise_photos), after=len(n.view.evidence_photos))
+    return n.reply(n.with_note(text), cards.caller_buttons(n.t, n.view),
+                   n.view.raise_photos + n.view.evidence_photos)
+
+
+def _fix_rejected(n: Notice) -> list[Reply]:
+    text = n.t._("The caller says %(number)s is not fixed; it is open again.", number=n.number)
+    return n.reply(n.with_note(text), n.department_buttons())
+
+
+def _request_pending(n: Notice) -> list[Reply]:
+    t, request_id = n.t, int(n.params.get("request_id") or 0)
+    if n.params.get("kind") == "extension":
+        text = t._("Request %(request)s: the department asks for %(days)s more working days "
+                   "for %(number)s.", request=request_id, days=n.params.get("days"),
+                   number=n.number)
+    else:
+        text = t._("Request %(request)s: the department returns %(number)s as misrouted.",
+                   request=request_id, number=n.number)
+    if n.view is not None:
+        text += "\n" + cards.card(t, n.view)
+    buttons = [[request_button(t._("Approve"), "apr", request_id),
+                request_button(t._("Refuse"), "ref", request_id)]]
+    return n.reply(n.with_note(text), buttons)
+
+
+def _request_decided(n: Notice) -> list[Reply]:
+    t = n.t
+    kind = t._(labels.REQUEST_KIND.get(str(n.params.get("kind")), "extension"))
+    if n.params.get("approved"):
+        text = t._("Your %(kind)s request for %(number)s is approved.", kind=kind,
+                   number=n.number)
+    else:
+        text = t._("Your %(kind)s request for %(number)s is refused.", kind=kind,
+                   number=n.number)
+    # An upheld return takes the call away: nothing left for this department to press.
+    gone = n.params.get("approved") and n.params.get("kind") == "return"
+    return n.reply(n.with_note(text), [] if gone else n.department_buttons())
+
+
+def _call_closed(n: Notice) -> list[Reply]:
+    t = n.t
+    if n.params.get("auto"):
+        return n.reply(t._("%(number)s is closed automatically; the caller did not answer in "
+                           "time.", number=n.number))
+    level = str(n.params.get("rating"))
+    return n.reply(t._("%(number)s is closed. The caller rated it: %(rating)s.", number=n.number,
+                       rating=t._(labels.RATING[level]) if level in labels.RATING else "—"))
+
+
+def _call_withdrawn(n: Notice) -> list[Reply]:
+    return n.reply(n.with_note(n.t._("%(number)s was withdrawn by the caller.",
+                                     number=n.number)))
+
+
+def _nudge(n: Notice) -> list[Reply]:
+    """A rung of the escalation ladder: reminder, urge, supervision, referral."""
+    t, step, limit = n.t, str(n.params.get("step", "")), str(n.params.get("limit", ""))
+    due_text = str(n.params.get("due") or "")
     try:
         due = t.datetime(datetime.fromisoformat(due_text)) if due_text else "—"
     except ValueError:
@@ -156,17 +188,41 @@ def _nudge(t: Translator, member: Member, params: Mapping[str, Any],
     what = t._(labels.LIMIT.get(limit, "resolve"))
     if step.startswith("reminder"):
         text = t._("%(headline)s: %(number)s must be done (%(what)s) by %(due)s.",
-                   headline=headline, number=number, what=what, due=due)
+                   headline=headline, number=n.number, what=what, due=due)
     else:
         text = t._("%(headline)s: %(number)s missed its deadline to %(what)s (%(due)s).",
-                   headline=headline, number=number, what=what, due=due)
-    repeat = int(params.get("repeat") or 0)
+                   headline=headline, number=n.number, what=what, due=due)
+    repeat = int(n.params.get("repeat") or 0)
     if repeat:
         text += " " + t._("(repeated %(count)s times)", count=repeat)
-    buttons: list[list[Button]] = []
-    if view is not None:
-        text += "\n" + cards.card(t, view)
-        if member.role in (Role.LIAISON, Role.HEAD):
-            buttons = cards.department_buttons(t, view)
-    return Reply(text, tuple(tuple(row) for row in buttons if row),
-                 view.raise_photos if view is not None else ())
+    if n.view is None:
+        return n.reply(text)
+    return n.reply(text + "\n" + cards.card(t, n.view), n.department_buttons(),
+                   n.view.raise_photos)
+
+
+def _undeliverable(n: Notice) -> list[Reply]:
+    """To dispatchers: a member the deliverer could not reach."""
+    text = n.t._("A message (%(template)s) could not be delivered to %(member)s. Please "
+                 "reach them another way.",
+                 template=n.params.get("about") or n.params.get("template") or "?",
+                 member=n.params.get("member", "?"))
+    if n.params.get("reason"):
+        text += "\n" + n.t._("Detail: %(reason)s", reason=n.params["reason"])
+    return n.reply(text)
+
+
+_TEMPLATES: dict[str, Callable[[Notice], list[Reply]]] = {
+    "call_alert": _call_alert,
+    "call_pending_dispatch": _call_pending_dispatch,
+    "call_progress": _call_progress,
+    "call_resolved": _call_resolved,
+    "fix_rejected": _fix_rejected,
+    "request_pending": _request_pending,
+    "request_decided": _request_decided,
+    "call_closed": _call_closed,
+    "call_withdrawn": _call_withdrawn,
+    "nudge": _nudge,
+    "undeliverable": _undeliverable,
+}
+_NEEDS_CALL = frozenset({"call_alert", "call_pending_dispatch"})
