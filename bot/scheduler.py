@@ -70,11 +70,14 @@ class Scheduler:
     async def stop(self) -> None:
         """Stop scheduling and let the rounds in progress finish (a delivery
         cut in half would only be redone, but a clean stop is quieter)."""
-        self._scheduler.shutdown(wait=False)
+        # Pause first and let the rounds in progress finish: APScheduler's
+        # shutdown cancels the coroutine jobs still running.
+        self._scheduler.pause()
         self._stopped = True
         current = asyncio.current_task()
         while running := [t for t in self._kicks | self._rounds if t is not current]:
             await asyncio.gather(*running, return_exceptions=True)
+        self._scheduler.shutdown(wait=False)
 
     async def sweep_round(self) -> None:
         """Record what is due, run the routine, deliver."""
