@@ -234,9 +234,10 @@ class RateFlow:
 
     def on_input(self, turn: Turn, state: DialogState) -> list[Reply]:
         text = (turn.msg.text or "").strip()
-        if state.step == "level" or turn.msg.photo is not None or not text:
-            return [Reply(turn._("Please answer with the buttons, or type a comment.")
-                          if state.step != "level" else turn._("Please answer with the buttons.")),
+        if state.step == "level":
+            return [Reply(turn._("Please answer with the buttons.")), self.prompt(turn, state)]
+        if turn.msg.photo is not None or not text:
+            return [Reply(turn._("Please answer with the buttons, or type a comment.")),
                     self.prompt(turn, state)]
         return self._confirm(turn, state, text)
 

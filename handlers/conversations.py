@@ -70,7 +70,7 @@ class Conversations:
             member=member,
             t=Translator(member.locale, self.ctx.rules.tz),
             now=now,
-            dialog=dialogs.load(self.ctx, msg.channel, msg.chat),
+            dialog=dialogs.load(self.ctx, msg.channel, dialogs.chat_key(msg.chat, msg.sender)),
         )
         if msg.command is not None:
             return self._command(turn)

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col
 
-from models import Dialog, session_scope
+from models import Dialog, HandledUpdate, session_scope
 from workflows.context import Context
 
 
@@ -27,6 +27,12 @@ class DialogState:
     @property
     def nonce(self) -> str:
         return str(self.data.get("nonce", ""))
+
+
+def chat_key(chat: str, sender: str) -> str:
+    """Where a dialog is kept: the chat, and in a group chat the sender too,
+    so two members in one group never answer each other's questions."""
+    return chat if chat == sender else f"{chat}/{sender}"
 
 
 def load(ctx: Context, channel: str, chat: str) -> DialogState | None:
@@ -67,6 +73,20 @@ def claim_step(ctx: Context, channel: str, chat: str, step: str, claimed: str) -
         )
         session.commit()
         return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def prune(ctx: Context, before: datetime) -> int:
+    """Forget dialogs untouched since `before` (abandoned half-way) and the
+    record of deliveries handled before then (platforms redeliver within
+    minutes, not weeks). For a periodic routine; returns rows removed."""
+    with session_scope(ctx.engine) as session:
+        removed = 0
+        for model, column in ((Dialog, Dialog.updated_at),
+                              (HandledUpdate, HandledUpdate.handled_at)):
+            result = session.execute(sa.delete(model).where(col(column) < before))
+            removed += int(getattr(result, "rowcount", 0) or 0)
+        session.commit()
+        return removed
 
 
 def clear(ctx: Context, channel: str, chat: str) -> None:

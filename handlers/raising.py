@@ -196,8 +196,8 @@ class RaiseFlow:
 
     def _send(self, turn: Turn, state: DialogState) -> list[Reply]:
         data, t = state.data, turn.t
-        msg = turn.msg
-        if not dialogs.claim_step(turn.ctx, msg.channel, msg.chat, "summary", "sending"):
+        if not dialogs.claim_step(turn.ctx, turn.msg.channel, turn.chat_key, "summary",
+                                  "sending"):
             return [Reply(t._("That button belongs to a finished conversation; nothing "
                               "changed."))]
         item = queries.item(turn.ctx, data["item"]) if data.get("item") else None

@@ -30,6 +30,10 @@ class Turn:
     dialog: DialogState | None
 
     @property
+    def chat_key(self) -> str:
+        return dialogs.chat_key(self.msg.chat, self.msg.sender)
+
+    @property
     def member_id(self) -> int:
         return self.member.id or 0
 
@@ -54,11 +58,11 @@ class Turn:
 
     def keep(self, state: DialogState) -> None:
         """Save `state` now: the next message may reach another process."""
-        dialogs.save(self.ctx, self.msg.channel, self.msg.chat, self.member_id, state, self.now)
+        dialogs.save(self.ctx, self.msg.channel, self.chat_key, self.member_id, state, self.now)
         self.dialog = state
 
     def end(self) -> None:
-        dialogs.clear(self.ctx, self.msg.channel, self.msg.chat)
+        dialogs.clear(self.ctx, self.msg.channel, self.chat_key)
         self.dialog = None
 
     def choice(self, state: DialogState, label: str, value: str) -> Button:

@@ -162,3 +162,28 @@ def test_a_redelivered_update_is_handled_once(ctx: Context, org: Org) -> None:
     assert first
     assert chat._handle(command="call", delivery_id="update-7") == []
     assert count(ctx, HandledUpdate) == 1
+
+
+def test_two_members_in_one_group_chat_keep_their_own_dialogs(ctx: Context, org: Org) -> None:
+    from handlers.messages import Incoming
+
+    conversations = Conversations(ctx)
+    li = Incoming("console", "li", "group-1", command="call")
+    wang = Incoming("console", "wang", "group-1", command="call")
+    conversations.handle(li, T0)
+    conversations.handle(wang, T0)
+    conversations.handle(Incoming("console", "li", "group-1", command="cancel"), T0)
+    with Session(ctx.engine) as session:
+        keys = [d.chat for d in session.exec(select(Dialog))]
+    assert keys == ["group-1/wang"]
+
+
+def test_prune_forgets_abandoned_dialogs_and_old_deliveries(ctx: Context, org: Org) -> None:
+    from handlers import dialogs
+
+    chat = Chat(ctx, "li")
+    chat._handle(command="call", delivery_id="u-1")
+    assert count(ctx, Dialog) == count(ctx, HandledUpdate) == 1
+    assert dialogs.prune(ctx, T0) == 0
+    assert dialogs.prune(ctx, T0 + timedelta(days=30)) == 2
+    assert count(ctx, Dialog) == count(ctx, HandledUpdate) == 0
