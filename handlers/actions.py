@@ -54,9 +54,12 @@ def press(turn: Turn, pressed: Press) -> list[Reply]:
         view = queries.check_may(turn.ctx, call_id, turn.member_id, action)
     except WorkflowError as error:
         return turn.say(describe(turn.t, error))
-    if turn.dialog is not None:
+    current = turn.dialog
+    if current is not None and current.flow in FLOWS:
+        if current.flow == flow and current.data.get("call") == call_id:
+            return [FLOWS[flow].prompt(turn, current)]  # the same button again: same question
         return [Reply(turn._("Please finish or /cancel what you are doing first.")),
-                FLOWS[turn.dialog.flow].prompt(turn, turn.dialog)]
+                FLOWS[current.flow].prompt(turn, current)]
     first = {"extension": "days", "resolve": "evidence", "rate": "level"}.get(flow, "note")
     state = turn.begin(flow, first, call=call_id, number=view.number, photos=[])
     return [FLOWS[flow].prompt(turn, state)]
