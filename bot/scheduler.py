@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.delivery import Deliverer
+from handlers.dialogs import prune
 from workflows.context import Context
 from workflows.routine import routine
 from workflows.sweep import sweep
@@ -31,6 +32,9 @@ from workflows.sweep import sweep
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+PRUNE_EVERY = timedelta(hours=1)
+# Platforms redeliver within minutes; a dialog idle for a month is abandoned.
+KEEP_DIALOGS = timedelta(days=30)
 
 
 class Scheduler:
@@ -57,6 +61,7 @@ class Scheduler:
         self._kicks: set[asyncio.Task[int]] = set()
         self._rounds: set[asyncio.Task[object]] = set()
         self._stopped = False
+        self._pruned_at: datetime | None = None
 
     def _track(self) -> None:
         task = asyncio.current_task()
@@ -89,6 +94,10 @@ class Scheduler:
                 log.info("sweep: %d steps sent, %d superseded, %d calls",
                          result.sent, result.superseded, result.calls)
             await asyncio.to_thread(routine, self.ctx, now, self.digest_at)
+            if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+                # Abandoned dialogs and old redelivery records: hourly is plenty.
+                await asyncio.to_thread(prune, self.ctx, now - KEEP_DIALOGS)
+                self._pruned_at = now
         except Exception:  # the next round retries; a bad round must not kill the job
             log.exception("sweep round failed")
         finally:
