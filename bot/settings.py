@@ -9,11 +9,13 @@ program at start-up with the key named.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from datetime import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -113,7 +115,10 @@ class TelegramSettings(Section):
 
 
 class WeComSettings(Section):
-    """A WeCom self-built app (企业微信自建应用)."""
+    """A WeCom self-built app (企业微信自建应用): the CorpID (我的企业 → 企业信息),
+    the app's AgentId and Secret, and the Token and EncodingAESKey of its
+    callback (接收消息). `api_base` points at a private deployment (or the
+    tests' fake server); `path` is where the callback is served."""
 
     corp_id: str | None = None
     agent_id: int | None = None
@@ -122,6 +127,51 @@ class WeComSettings(Section):
     encoding_aes_key: SecretStr | None = None
     api_base: str = "https://qyapi.weixin.qq.com"
     path: str = "/wecom/callback"
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("corp_id", "agent_id", "secret", "token",
+                                           "encoding_aes_key")
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _aes_key_format(cls, value: SecretStr | None) -> SecretStr | None:
+        # WeCom shows 43 base64 characters: a 32-byte AES key without its "=".
+        # wechatpy fails on anything else with a bare AssertionError, and only
+        # when the first callback arrives; say so at start-up instead.
+        if value is None:
+            return value
+        key = value.get_secret_value()
+        if not re.fullmatch(r"[A-Za-z0-9+/]{43}", key):
+            raise ValueError("expected the 43 base64 characters WeCom shows")
+        try:
+            decoded = base64.b64decode(key + "=", validate=True)
+        except binascii.Error as error:
+            raise ValueError(f"not base64: {error}") from error
+        if len(decoded) != 32:
+            raise ValueError("does not decode to a 32-byte key")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path_format(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base_format(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/]", value):
+            raise ValueError("expected an http:// or https:// address")
+        return value.rstrip("/")
+
+    def missing(self) -> list[str]:
+        """The keys a working app needs that are not set."""
+        return [key for key in self.REQUIRED if getattr(self, key) is None]
+
+    @property
+    def configured(self) -> bool:
+        """Whether any of the app's keys is set (then all of them must be)."""
+        return len(self.missing()) < len(self.REQUIRED)
 
 
 class HttpSettings(Section):

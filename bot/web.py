@@ -57,6 +57,22 @@ def telegram_route(channel: TelegramChannel, path: str, secret: str | None) -> R
     return Route(path, receive, methods=["POST"])
 
 
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None when it is over `limit` bytes — read no
+    further than that, so an endless body costs nothing."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def build_app(routes: list[BaseRoute]) -> Starlette:
     async def health(_request: Request) -> Response:
         return JSONResponse({"ok": True})
