@@ -34,6 +34,31 @@ PROGRESS: dict[str, str] = {
     "CallAutoClosed": N_("it was closed automatically, since it was not confirmed in time"),
 }
 
+# The event log as a dossier shows it.
+EVENT: dict[str, str] = {
+    "CallRaised": N_("raised"),
+    "CallDispatched": N_("dispatched"),
+    "CallSentToDispatcher": N_("sent to the command centre"),
+    "CallAssigned": N_("dispatched by the command centre"),
+    "CallAcknowledged": N_("acknowledged"),
+    "CallAcknowledgedByAssisting": N_("acknowledged by an assisting department"),
+    "CallResponded": N_("responded"),
+    "ExtensionRequested": N_("extension requested"),
+    "ExtensionGranted": N_("extension granted"),
+    "ExtensionRefused": N_("extension refused"),
+    "CallReturned": N_("returned"),
+    "ReturnUpheld": N_("return upheld"),
+    "ReturnRefused": N_("return refused"),
+    "CallResolved": N_("resolved"),
+    "FixRejected": N_("fix rejected"),
+    "CallClosed": N_("closed"),
+    "CallAutoClosed": N_("closed automatically"),
+    "CallWithdrawn": N_("withdrawn"),
+    "CallUrged": N_("urged"),
+    "CallSupervised": N_("supervision order issued"),
+    "AccountabilityReferred": N_("referred for accountability"),
+}
+
 LIMIT: dict[str, str] = {
     "acknowledge": N_("acknowledge"),
     "respond": N_("respond"),

@@ -18,6 +18,9 @@ the buttons the member can press. Templates:
 | call_withdrawn | number, note | that it was withdrawn |
 | nudge | number, limit, step, repeat, due, supervision_number | the ladder's step |
 | undeliverable | member, about (the template), reason | (dispatchers) unreachable |
+| daily_digest | day, open, open_count, overdue, overdue_count | (heads) the morning digest |
+| monthly_report | period, raised, closed | (command centre) last month |
+| calendar_warning | years, first_day | (admins) the calendar runs out |
 """
 
 from __future__ import annotations
@@ -195,10 +198,66 @@ def _nudge(n: Notice) -> list[Reply]:
     repeat = int(n.params.get("repeat") or 0)
     if repeat:
         text += " " + t._("(repeated %(count)s times)", count=repeat)
+    if n.params.get("supervision_number") and n.view is None:  # else the card shows it
+        text += "\n" + t._("Supervision order: %(order)s", order=n.params["supervision_number"])
+    if step == "accountability" and n.params.get("event_id") and repeat == 0:
+        text += "\n" + _dossier(n, queries.event_data(n.ctx, int(n.params["event_id"])))
     if n.view is None:
         return n.reply(text)
-    return n.reply(text + "\n" + cards.card(t, n.view), n.department_buttons(),
-                   n.view.raise_photos)
+    photos = n.view.raise_photos
+    if step == "accountability":
+        photos += n.view.evidence_photos  # the dossier's evidence
+    return n.reply(text + "\n" + cards.card(t, n.view), n.department_buttons(), photos)
+
+
+def _dossier(n: Notice, data: Mapping[str, Any]) -> str:
+    """An accountability referral's dossier: the timeline, the nudges sent,
+    the evidence."""
+    t = n.t
+    dossier = data.get("dossier") or {}
+    lines = [t._("Dossier — the call's timeline:")]
+    for entry in dossier.get("timeline", []):
+        when = t.datetime(datetime.fromisoformat(entry["at"]))
+        what = t._(labels.EVENT[entry["event"]]) if entry["event"] in labels.EVENT else (
+            entry["event"])
+        who = f" · {entry['by']}" if entry.get("by") else ""
+        lines.append(f"• {when} {what}{who}")
+    lines.append(t._("Reminders and escalations sent: %(count)s",
+                     count=len(dossier.get("nudges", []))))
+    lines.append(t._("Evidence photos: %(count)s", count=len(dossier.get("evidence", []))))
+    return "\n".join(lines)
+
+
+def _daily_digest(n: Notice) -> list[Reply]:
+    """To a department head each working morning: open and overdue calls."""
+    t = n.t
+    text = t._("Good morning. Your department has %(open)s open calls, %(overdue)s of them "
+               "overdue.", open=n.params.get("open_count", 0),
+               overdue=n.params.get("overdue_count", 0))
+    overdue = n.params.get("overdue") or []
+    if overdue:
+        text += "\n" + t._("Overdue: %(numbers)s", numbers=", ".join(overdue))
+    return n.reply(text)
+
+
+def _monthly_report(n: Notice) -> list[Reply]:
+    """To the command centre on the 1st: last month in one line."""
+    t = n.t
+    text = t._("The report for %(period)s: %(raised)s calls raised, %(closed)s answered and "
+               "closed. Send /stats %(period)s for the departments' figures and ranking.",
+               period=n.params.get("period", "?"), raised=n.params.get("raised", 0),
+               closed=n.params.get("closed", 0))
+    return n.reply(text)
+
+
+def _calendar_warning(n: Notice) -> list[Reply]:
+    """To admins: the working-day calendar runs out within 60 days."""
+    years = ", ".join(str(y) for y in n.params.get("years", []))
+    text = n.t._("The working-day calendar does not cover %(years)s (from %(first)s): "
+                 "deadlines in those days count weekends only. Add the State Council's "
+                 "holiday schedule to the calendar override file.",
+                 years=years, first=n.params.get("first_day", "?"))
+    return n.reply(text)
 
 
 def _undeliverable(n: Notice) -> list[Reply]:
@@ -224,5 +283,8 @@ _TEMPLATES: dict[str, Callable[[Notice], list[Reply]]] = {
     "call_withdrawn": _call_withdrawn,
     "nudge": _nudge,
     "undeliverable": _undeliverable,
+    "daily_digest": _daily_digest,
+    "monthly_report": _monthly_report,
+    "calendar_warning": _calendar_warning,
 }
 _NEEDS_CALL = frozenset({"call_alert", "call_pending_dispatch"})

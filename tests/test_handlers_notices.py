@@ -100,3 +100,45 @@ def test_nudge_and_undeliverable_from_params(ctx: Context, org: Org) -> None:
     assert "李明" in reply.text and "call_alert" in reply.text and "blocked" in reply.text
     [reply] = render(ctx, dispatcher, "something_new", {"number": "X-1"}, None)
     assert "X-1" in reply.text
+
+
+def test_supervision_order_and_accountability_dossier(ctx: Context, org: Org) -> None:
+    raised(ctx, org)
+    for hours in range(0, 20 * 24, 4):
+        sweep(ctx, T0 + timedelta(hours=hours))
+    texts = {(m.id, o.params["step"], o.params["limit"], o.params["repeat"]):
+             render(ctx, m, o.template, o.params, o.call_id)[0].text
+             for m, o in every_message(ctx) if o.template == "nudge"}
+    supervision = texts[(org.dispatcher, "supervise", "acknowledge", 0)]
+    assert "督办单：BY-DB-2025-0001" in supervision
+    referral = texts[(org.supervisor, "accountability", "acknowledge", 0)]
+    # The dossier: the timeline (raised, dispatched, the nudges), then the counts.
+    assert "问责材料——呼叫经过：" in referral
+    assert "已派单" in referral and "已催办" in referral and "已下发督办单" in referral
+    assert "已发提醒、催办、督办：" in referral and "佐证照片：1 张" in referral  # the raise photo
+
+
+@pytest.mark.parametrize(("locale", "expected"), [
+    (Locale.ZH_HANS, ("本部门有 2 件呼叫在办，其中 1 件已超时", "呼叫 41 件，响应办结 39 件",
+                      "工作日历未覆盖 2027 年")),
+    (Locale.ZH_HANT, ("本部門有 2 件呼叫在辦，其中 1 件已逾時", "呼叫 41 件，回應辦結 39 件",
+                      "工作日曆未涵蓋 2027 年")),
+    (Locale.EN, ("2 open calls, 1 of them overdue", "41 calls raised, 39 answered and closed",
+                 "does not cover 2027")),
+])
+def test_routine_notices(ctx: Context, org: Org, locale: Locale,
+                         expected: tuple[str, str, str]) -> None:
+    with Session(ctx.engine) as session:
+        head = session.get(Member, org.water_head)
+        assert head is not None
+    head.locale = locale
+    digest = render(ctx, head, "daily_digest", {
+        "day": "2025-10-10", "open": ["BY-2025-000001", "BY-2025-000002"], "open_count": 2,
+        "overdue": ["BY-2025-000001"], "overdue_count": 1}, None)[0].text
+    report = render(ctx, head, "monthly_report",
+                    {"period": "2025-10", "raised": 41, "closed": 39}, None)[0].text
+    warning = render(ctx, head, "calendar_warning",
+                     {"years": [2027], "first_day": "2027-01-01"}, None)[0].text
+    assert expected[0] in digest and "BY-2025-000001" in digest
+    assert expected[1] in report and "/stats 2025-10" in report
+    assert expected[2] in warning

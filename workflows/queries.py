@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, or_, select
 
@@ -283,3 +284,10 @@ def participant_role(ctx: Context, call_id: int, department_id: int) -> Particip
     with session_scope(ctx.engine) as session:
         row = session.get(CallDepartment, (call_id, department_id))
         return row.role if row is not None else None
+
+
+def event_data(ctx: Context, event_id: int) -> dict[str, Any]:
+    """The data of one event of the log (e.g. an accountability dossier)."""
+    with session_scope(ctx.engine) as session:
+        event = session.get(Event, event_id)
+        return dict(event.data) if event is not None else {}

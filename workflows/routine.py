@@ -110,14 +110,18 @@ def routine(ctx: Context, now: datetime, digest_at: time = time(8, 30)) -> Routi
                 centre = [m for m in _active(session, Role.DISPATCHER, Role.ADMIN)
                           if (unit := session.get(Unit, m.unit_id)) is not None
                           and unit.kind is UnitKind.COMMAND_CENTRE]
-            headline = report(ctx, period, now).headline() if centre else ""
+            total = report(ctx, period, now).total if centre else None
             reports = _queue(ctx, [(f"{key}:{m.id}", m.id or 0, "monthly_report",
-                                    {"period": period.label, "headline": headline})
+                                    {"period": period.label,
+                                     "raised": total.raised if total else 0,
+                                     "closed": total.closed if total else 0})
                                    for m in centre], now)
-        warning = ctx.rules.calendar.coverage_warning(local.date())
-        if warning and not _queued(ctx, f"calendar:{day}:"):
+        uncovered = ctx.rules.calendar.uncovered_days(local.date())
+        if uncovered and not _queued(ctx, f"calendar:{day}:"):
             with session_scope(ctx.engine) as session:
                 admins = _active(session, Role.ADMIN)
+            params: dict[str, Any] = {"years": sorted({d.year for d in uncovered}),
+                                      "first_day": min(uncovered).isoformat()}
             warnings = _queue(ctx, [(f"calendar:{day}:{m.id}", m.id or 0, "calendar_warning",
-                                     {"warning": warning}) for m in admins], now)
+                                     params) for m in admins], now)
     return RoutineResult(closed, digests, reports, warnings)
