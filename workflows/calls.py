@@ -397,55 +397,45 @@ def request_extension(
             reason="bad_days",
             limit=MAX_EXTENSION_DAYS,
         )
-    with session_scope(ctx.engine) as session:
-        member, call = _member(session, by), _call(session, call_id)
-        target = _check(Action.REQUEST_EXTENSION, call, parties_of(session, call, member))
-        request = CallRequest(
-            call_id=call_id,
-            kind=RequestKind.EXTENSION,
-            department_id=member.unit_id,
-            requested_by=by,
-            days=days,
-            reason=text or "",
-            from_status=call.status,
-            created_at=now,
-        )
-        session.add(request)
-        session.flush()
-        _move(
-            session,
-            call,
-            Action.REQUEST_EXTENSION,
-            target,
-            by,
-            now,
-            note=text,
-            request=request.id,
-            days=days,
-        )
-        session.commit()
-        return request
+    return _file_request(ctx, call_id, by, now, RequestKind.EXTENSION, text or "", days)
 
 
 def return_call(ctx: Context, call_id: int, by: int, now: datetime, reason: str) -> CallRequest:
     """The lead department returns a call it believes misrouted (退回), with a
     reason; it waits for the dispatcher's decision."""
     text = _clean_text(reason, "reason", required=True, limit=MAX_REASON)
+    return _file_request(ctx, call_id, by, now, RequestKind.RETURN, text or "")
+
+
+def _file_request(
+    ctx: Context,
+    call_id: int,
+    by: int,
+    now: datetime,
+    kind: RequestKind,
+    reason: str,
+    days: int | None = None,
+) -> CallRequest:
+    """The lead department asks the dispatcher for something: the request
+    row and the call's move, in one transaction."""
+    action = Action.REQUEST_EXTENSION if kind is RequestKind.EXTENSION else Action.RETURN
     with session_scope(ctx.engine) as session:
         member, call = _member(session, by), _call(session, call_id)
-        target = _check(Action.RETURN, call, parties_of(session, call, member))
+        target = _check(action, call, parties_of(session, call, member))
         request = CallRequest(
             call_id=call_id,
-            kind=RequestKind.RETURN,
+            kind=kind,
             department_id=member.unit_id,
             requested_by=by,
-            reason=text or "",
+            days=days,
+            reason=reason,
             from_status=call.status,
             created_at=now,
         )
         session.add(request)
         session.flush()
-        _move(session, call, Action.RETURN, target, by, now, note=text, request=request.id)
+        extra = {"days": days} if days is not None else {}
+        _move(session, call, action, target, by, now, note=reason, request=request.id, **extra)
         session.commit()
         return request
 
