@@ -1,5 +1,7 @@
 """`youhu run`: everything configured — the Telegram bot (polling or webhook),
-the WeCom app, the scheduler and the deliverer — until SIGTERM or Ctrl-C."""
+the WeCom app (its callback served with the webhook on `http.host`:`http.port`),
+the scheduler and the deliverer — until SIGTERM or Ctrl-C. Either channel
+runs alone or both together."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.telegram import TelegramChannel
 from bot.web import Server, build_app, telegram_path, telegram_route
+from bot.wecom import WeComChannel
 from models.db import schema_is_current
 
 log = logging.getLogger(__name__)
@@ -26,7 +29,13 @@ NO_CHANNEL = """youhu run: no channel is configured.
 Connect a Telegram bot: create one with @BotFather, then
   export YOUHU_TELEGRAM__TOKEN=123456:ABC...      (polling; no public address needed)
 or set [telegram] token = "..." in the file named by --config / YOUHU_CONFIG.
-For WeCom, see the README ("Connecting a WeCom app").
+
+Connect a WeCom (企业微信) self-built app: set all five of
+  YOUHU_WECOM__CORP_ID, YOUHU_WECOM__AGENT_ID, YOUHU_WECOM__SECRET,
+  YOUHU_WECOM__TOKEN, YOUHU_WECOM__ENCODING_AES_KEY
+(or [wecom] in the config file); WeCom posts to https://<host>/wecom/callback,
+served on [http] host and port. The README ("Connecting a WeCom app") says
+how to create the app.
 
 To try the conversations without any token or network:
   youhu console --as li-ming
@@ -63,6 +72,16 @@ async def run(settings: Settings) -> int:
             secret = settings.telegram.webhook_secret
             routes.append(telegram_route(telegram, telegram_path(settings.telegram.webhook_url),
                                          secret.get_secret_value() if secret else None))
+    wecom: WeComChannel | None = None
+    if settings.wecom.configured:
+        missing = settings.wecom.missing()
+        if missing:
+            print(f"youhu run: WeCom is half configured: set wecom.{', wecom.'.join(missing)} "
+                  "too (see the README, \"Connecting a WeCom app\")")
+            return 2
+        wecom = WeComChannel(ctx, settings.wecom, _now, on_queued=kick)
+        channels.append(wecom)
+        routes.append(wecom.route())
     if not channels:
         print(NO_CHANNEL)
         return 2
@@ -85,6 +104,8 @@ async def run(settings: Settings) -> int:
         serving = asyncio.create_task(server.serve())
     if telegram is not None:
         await telegram.start()
+    if wecom is not None:
+        await wecom.start()
     scheduler.start()
     log.info("youhu is running (%s)", ", ".join(c.name for c in channels))
     print(f"youhu is running: {', '.join(c.name for c in channels)}. Stop with Ctrl-C.",
@@ -96,8 +117,11 @@ async def run(settings: Settings) -> int:
         await scheduler.stop()
         if telegram is not None:
             await telegram.stop()
-        if server is not None and serving is not None:
-            server.should_exit = True
+        if server is not None:
+            server.should_exit = True  # no new callbacks while the last ones finish
+        if wecom is not None:
+            await wecom.stop()
+        if serving is not None:
             await serving
         ctx.engine.dispose()
     print("youhu stopped.", flush=True)

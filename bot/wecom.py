@@ -1,0 +1,700 @@
+"""The WeCom (企业微信) channel: a self-built app (自建应用) connected to the
+conversations.
+
+In: WeCom POSTs every message and event to `wecom.path`, signed and
+AES-encrypted. wechatpy's `WeChatCrypto` checks the signature and decrypts,
+`wechatpy.enterprise.parse_message` parses. The endpoint answers an empty 200
+at once — WeCom waits at most five seconds and retries what it thinks was
+lost — and does the work in a background task, one member at a time in
+arrival order (a lock per user). Text (and `/commands`), images (downloaded
+with `media/get`), locations and template-card clicks become `Incoming`s.
+A retry is dropped by the conversations: messages by MsgId, clicks by card,
+user, key and CreateTime (a retry repeats all four; a second real click does
+not). Other events (enter_agent…) are ignored; voice, video and links are
+answered as empty text.
+
+Out: every reply goes back through the API (a passive reply could carry one
+plain message, and only within the five seconds):
+
+- text as `text` messages, plain (a member's words are shown as typed; markdown
+  would also not render for members who use WeCom through WeChat), split at
+  WeCom's 2,048 bytes on line ends or character boundaries;
+- photos uploaded (`media/upload`, once per photo for the three days a
+  media_id lives) and sent as `image` messages before the text;
+- buttons as `template_card`s of card_type button_interaction: the first line
+  is the main title when it fits WeCom's 26 characters, the rest the
+  sub-title. A text longer than a card's 112-character sub-title is sent
+  whole as text first, and the card repeats its beginning. A card holds six
+  buttons; more make several cards, "(1/2)", "(2/2)", in order — each button's
+  key is its whole button data, so a press on any card works alone.
+- after a click, `message/update_template_card` with the click's ResponseCode
+  turns the card's buttons, for the member who clicked, into one disabled
+  button saying what was done: the first line of the answer (e.g. "您已签收
+  BY-2025-000001。", or that it was acknowledged already), or for an answer
+  inside a dialog (`f:` buttons: a domain, a rating) the choice made.
+
+Members on both channels: the deliverer sends every notice through every
+channel that reaches a member, so a liaison with Telegram and WeCom gets each
+alert on both. The call's state lives in the database, so an action on one
+channel is an action on the call: the other channel's buttons stay on screen,
+and a later press there is answered "already acknowledged" (and, on WeCom,
+the card is updated to say so).
+
+Sending several messages for one reply is not atomic: when a later one fails,
+the outbox retries the whole notice and the member may see its first part
+twice — the same trade Telegram's channel makes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import secrets
+import time as monotonic_time
+from collections import OrderedDict, defaultdict
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+import xmltodict
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from wechatpy.enterprise import WeChatCrypto, parse_message
+from wechatpy.enterprise.exceptions import InvalidCorpIdException
+from wechatpy.exceptions import InvalidSignatureException
+
+from bot.delivery import ChannelError
+from bot.settings import WeComSettings
+from bot.web import read_body
+from handlers.buttons import parse as parse_button
+from handlers.conversations import Conversations
+from handlers.messages import Button, Incoming, Location, Reply
+from models import Member
+from workflows.context import Context
+from workflows.photos import image_type
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "wecom"
+TEXT_LIMIT = 2048  # bytes of UTF-8; WeCom cuts longer text silently
+CARD_BUTTONS = 6  # button_interaction's button_list holds at most six
+TITLE_LIMIT = 26  # characters WeCom recommends for main_title.title
+SUBTITLE_LIMIT = 112  # characters WeCom recommends for sub_title_text
+REPLACE_NAME_LIMIT = 30
+MAX_CALLBACK_BYTES = 64 * 1024  # a callback is well under 4 KB; refuse anything absurd
+TOKEN_MARGIN = 300.0  # seconds before expires_in that a token is renewed
+FREQUENCY_RETRY_AFTER = 60.0  # 45009: WeCom's limits are counted per minute and hour
+MEDIA_LIFETIME = 3 * 24 * 3600 - 3600  # a media_id lives three days; keep an hour's margin
+DOWNLOAD_ATTEMPTS = 3
+REMEMBERED_CARDS = 5000
+
+TOKEN_EXPIRED = frozenset({40014, 42001})  # invalid / expired access_token
+FREQUENCY_OUT_OF_LIMIT = 45009
+TEMPORARY_ERRCODES = frozenset({-1, FREQUENCY_OUT_OF_LIMIT, 45033})  # busy, rate, concurrency
+
+ANSWER_ATTEMPTS = 3  # an answer to a member is tried this often before it is given up
+
+Clock = Callable[[], datetime]
+T = TypeVar("T")
+
+
+class WeComError(ChannelError):
+    """A WeCom API request failed; `errcode` is WeCom's, None for a network
+    error, a timeout or an HTTP error status."""
+
+    def __init__(self, message: str, errcode: int | None = None,
+                 retry_after: float | None = None, permanent: bool = False) -> None:
+        super().__init__(message, retry_after=retry_after, permanent=permanent)
+        self.errcode = errcode
+
+
+def _errcode_error(path: str, data: dict[str, Any]) -> WeComError:
+    code = data.get("errcode")
+    errcode = code if isinstance(code, int) else -1
+    message = f"{path}: errcode {errcode} {data.get('errmsg', '')}".strip()
+    if errcode == FREQUENCY_OUT_OF_LIMIT:
+        return WeComError(message, errcode, retry_after=FREQUENCY_RETRY_AFTER)
+    if errcode in TEMPORARY_ERRCODES or errcode in TOKEN_EXPIRED:
+        return WeComError(message, errcode)
+    return WeComError(message, errcode, permanent=True)
+
+
+def _check_status(response: httpx.Response, path: str) -> None:
+    status = response.status_code
+    if status == 200:
+        return
+    temporary = status >= 500 or status == 429
+    raise WeComError(f"{path}: HTTP {status}", permanent=not temporary)
+
+
+def _json_of(body: bytes, path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        # HTTP 200 without JSON: a proxy's error page, say; worth another try.
+        raise WeComError(f"{path}: the answer is not JSON")
+    return data
+
+
+class WeComClient:
+    """Our async client of the WeCom server API, for one self-built app.
+
+    wechatpy's own client is synchronous and hard-codes its hosts; this one
+    talks to `api_base` with httpx, with a timeout on every request. The
+    access token is cached and renewed `TOKEN_MARGIN` seconds before it
+    expires, fetched once however many senders need it at the same time, and
+    fetched afresh when WeCom says it is invalid or expired (40014, 42001) —
+    then the request is made once more. Failures raise `WeComError`:
+    temporary for system busy (-1), rate limits (45009, with `retry_after`),
+    HTTP 5xx and network errors and timeouts; permanent for other errcodes.
+    """
+
+    def __init__(self, settings: WeComSettings, timeout: float = 10.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        if settings.missing():
+            raise ValueError(f"wecom is not configured: {', '.join(settings.missing())} not set")
+        assert settings.corp_id is not None and settings.secret is not None
+        assert settings.agent_id is not None
+        self.corp_id = settings.corp_id
+        self.agent_id = settings.agent_id
+        self._secret = settings.secret.get_secret_value()
+        self._http = httpx.AsyncClient(
+            base_url=settings.api_base, transport=transport,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
+        self._token: str | None = None
+        self._token_until = 0.0
+        self._token_lock = asyncio.Lock()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- the access token ---------------------------------------------------
+
+    async def token(self) -> str:
+        """The cached access token, fetched when missing or about to expire."""
+        if self._token is not None and monotonic_time.monotonic() < self._token_until:
+            return self._token
+        async with self._token_lock:
+            # Whoever waited on the lock finds the token the first one fetched.
+            if self._token is not None and monotonic_time.monotonic() < self._token_until:
+                return self._token
+            path = "/cgi-bin/gettoken"
+            response = await self._request("GET", path, params={
+                "corpid": self.corp_id, "corpsecret": self._secret})
+            data = _json_of(response.content, path)
+            if data.get("errcode", 0) != 0 or not data.get("access_token"):
+                error = _errcode_error(path, data)
+                log.error("wecom: no access token (%s); check wecom.corp_id and wecom.secret",
+                          error)
+                # A wrong secret is fixed by an admin, not by dropping the
+                # messages waiting: report it as temporary so they are retried.
+                raise WeComError(str(error), error.errcode, error.retry_after)
+            lifetime = float(data.get("expires_in", 7200))
+            self._token = str(data["access_token"])
+            self._token_until = monotonic_time.monotonic() + max(lifetime - TOKEN_MARGIN,
+                                                                  lifetime / 2)
+            return self._token
+
+    def _forget(self, token: str) -> None:
+        """Drop `token` if it is still the cached one (a concurrent request may
+        have replaced it already; then the new one is kept)."""
+        if self._token == token:
+            self._token = None
+
+    # --- requests -----------------------------------------------------------
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as error:
+            raise WeComError(f"{path}: timed out ({type(error).__name__})") from error
+        except httpx.HTTPError as error:  # the URL (with the token) is not in the message
+            raise WeComError(f"{path}: {type(error).__name__}: {error}") from error
+        _check_status(response, path)
+        return response
+
+    async def _api(self, method: str, path: str, params: dict[str, str] | None = None,
+                   **kwargs: Any) -> dict[str, Any]:
+        """One API call with the access token; once more with a fresh token
+        if WeCom says it has expired."""
+        for attempt in range(2):
+            token = await self.token()
+            response = await self._request(method, path,
+                                           params={**(params or {}), "access_token": token},
+                                           **kwargs)
+            data = _json_of(response.content, path)
+            errcode = data.get("errcode", 0)
+            if errcode in TOKEN_EXPIRED and attempt == 0:
+                log.info("wecom: access token expired (%s); fetching a new one", errcode)
+                self._forget(token)
+                continue
+            if errcode != 0:
+                raise _errcode_error(path, data)
+            return data
+        raise AssertionError("unreachable")
+
+    async def _send(self, userid: str, msgtype: str, body: dict[str, Any]) -> dict[str, Any]:
+        data = await self._api("POST", "/cgi-bin/message/send", json={
+            "touser": userid, "msgtype": msgtype, "agentid": self.agent_id, msgtype: body})
+        # WeCom accepts the request but names recipients it could not reach
+        # (not in the app's visible range, left the company): no retry helps.
+        invalid = str(data.get("invaliduser") or "")
+        if userid in invalid.split("|"):
+            raise WeComError(f"message/send: {userid} is not reachable by the app "
+                             "(invaliduser)", permanent=True)
+        return data
+
+    async def send_text(self, userid: str, content: str) -> str:
+        """A text message (at most 2,048 bytes; WeCom cuts the rest); its msgid."""
+        return str((await self._send(userid, "text", {"content": content})).get("msgid", ""))
+
+    async def send_markdown(self, userid: str, content: str) -> str:
+        """A markdown message (WeCom's subset; not shown to members who use
+        WeCom through WeChat); its msgid."""
+        return str((await self._send(userid, "markdown", {"content": content}))
+                   .get("msgid", ""))
+
+    async def send_image(self, userid: str, media_id: str) -> str:
+        """An image message of an uploaded `media_id`; its msgid."""
+        return str((await self._send(userid, "image", {"media_id": media_id})).get("msgid", ""))
+
+    async def send_template_card(self, userid: str, card: dict[str, Any]) -> tuple[str, str]:
+        """A template card; its msgid and the response_code WeCom returns
+        with an interactive card (usable once to update it)."""
+        data = await self._send(userid, "template_card", card)
+        return str(data.get("msgid", "")), str(data.get("response_code", ""))
+
+    async def update_template_card(self, userids: Sequence[str], response_code: str,
+                                   replace_name: str) -> None:
+        """Turn the buttons of the card `response_code` belongs to into one
+        disabled button reading `replace_name`, for `userids`."""
+        await self._api("POST", "/cgi-bin/message/update_template_card", json={
+            "userids": list(userids), "agentid": self.agent_id,
+            "response_code": response_code, "button": {"replace_name": replace_name}})
+
+    async def upload_image(self, data: bytes, content_type: str = "image/jpeg",
+                           filename: str = "photo.jpg") -> str:
+        """Upload a temporary image (`media/upload`, valid three days); its media_id."""
+        answer = await self._api("POST", "/cgi-bin/media/upload", params={"type": "image"},
+                                 files={"media": (filename, data, content_type)})
+        return str(answer["media_id"])
+
+    async def download_media(self, media_id: str, limit: int) -> bytes:
+        """The bytes of `media_id` (`media/get`), streamed. A file over
+        `limit` bytes is not read on: a stand-in of `limit + 1` zero bytes is
+        returned, so the caller can refuse it as too large."""
+        path = "/cgi-bin/media/get"
+        for attempt in range(2):
+            token = await self.token()
+            try:
+                async with self._http.stream("GET", path, params={
+                        "access_token": token, "media_id": media_id}) as response:
+                    _check_status(response, path)
+                    kind = response.headers.get("content-type", "")
+                    if "json" in kind or kind.startswith("text/"):
+                        # Errors come back as JSON instead of the file.
+                        data = _json_of(await response.aread(), path)
+                        if data.get("errcode") in TOKEN_EXPIRED and attempt == 0:
+                            self._forget(token)
+                            continue
+                        raise _errcode_error(path, data)
+                    declared = response.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > limit:
+                        return bytes(limit + 1)
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > limit:
+                            return bytes(limit + 1)
+                        chunks.append(chunk)
+                    return b"".join(chunks)
+            except httpx.TimeoutException as error:
+                raise WeComError(f"{path}: timed out ({type(error).__name__})") from error
+            except httpx.HTTPError as error:
+                raise WeComError(f"{path}: {type(error).__name__}: {error}") from error
+        raise AssertionError("unreachable")
+
+
+# --- rendering replies ----------------------------------------------------------
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """`text` in pieces of at most `limit` bytes of UTF-8, cut at a line end
+    where one is in the second half of a piece, else between characters."""
+    pieces: list[str] = []
+    rest = text
+    while len(rest.encode("utf-8")) > limit:
+        head = rest.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+        cut = head.rfind("\n")
+        cut = cut if cut > len(head) // 2 else len(head)
+        pieces.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n")
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, with "…" when cut."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def task_id(call_id: int | None) -> str:
+    """A card's task_id: unique per card for the app (WeCom refuses a reused
+    one), at most 128 of letters, digits and `_-@`."""
+    return f"yh{call_id or 0}-{secrets.token_hex(8)}"
+
+
+def template_cards(text: str, buttons: Sequence[Button], call_id: int | None
+                   ) -> tuple[list[dict[str, Any]], bool]:
+    """The button_interaction cards for a reply with buttons, and whether
+    its text is too long for a card (then it is sent as text first).
+
+    Six buttons a card; the first card carries the text, the others the
+    title and "(n/m)" so a member sees they belong together."""
+    stripped = text.strip()
+    head, _, rest = stripped.partition("\n")
+    head, rest = head.strip(), rest.strip()
+    if len(head) <= TITLE_LIMIT:
+        title, body = head, rest
+    else:  # the first line is a sentence: all of it goes in the sub-title
+        title, body = "", stripped
+    too_long = len(body) > SUBTITLE_LIMIT
+    body = clip(body, SUBTITLE_LIMIT)
+    unique: dict[str, Button] = {}
+    for button in buttons:  # WeCom refuses a card with two buttons of one key
+        unique.setdefault(button.data, button)
+    chunks = [list(unique.values())[i:i + CARD_BUTTONS]
+              for i in range(0, len(unique), CARD_BUTTONS)]
+    cards: list[dict[str, Any]] = []
+    for number, chunk in enumerate(chunks, 1):
+        card_title = title
+        if len(chunks) > 1:
+            suffix = f" ({number}/{len(chunks)})"
+            card_title = clip(title or head, TITLE_LIMIT - len(suffix)) + suffix
+        card: dict[str, Any] = {
+            "card_type": "button_interaction",
+            "task_id": task_id(call_id),
+            "button_list": [{"text": b.label, "style": 1, "key": b.data} for b in chunk],
+        }
+        if card_title:
+            card["main_title"] = {"title": card_title}
+        if number == 1 and body:
+            card["sub_title_text"] = body
+        if "main_title" not in card and "sub_title_text" not in card:
+            card["main_title"] = {"title": "—"}  # WeCom needs one of the two
+        cards.append(card)
+    return cards, too_long
+
+
+async def _trying(attempts: int, request: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """`request(*args)`, again after a short wait on a temporary error, up to
+    `attempts` times in all."""
+    for attempt in range(attempts):
+        try:
+            return await request(*args)
+        except WeComError as error:
+            if error.permanent or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(min(error.retry_after or 0.5 * 2 ** attempt, 5.0))
+    raise AssertionError("unreachable")
+
+
+def _delivery_id(fields: dict[str, Any]) -> str:
+    """A click's id for the redelivery check: WeCom retries an event with the
+    same user and CreateTime; the card and key make it one click."""
+    parts = ("card", str(fields.get("TaskId") or ""), str(fields.get("FromUserName") or ""),
+             str(fields.get("EventKey") or ""), str(fields.get("CreateTime") or ""))
+    readable = ":".join(parts)
+    if len(readable) <= 128:  # HandledUpdate.delivery_id's length
+        return readable
+    return "card:" + hashlib.sha256(readable.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Click:
+    """A template-card click: which card, which button, and the one-use code
+    to update the card with."""
+
+    task: str
+    key: str
+    response_code: str
+
+
+class WeComChannel:
+    """One WeCom self-built app: the callback route (in), `send` (out)."""
+
+    name = CHANNEL
+
+    def __init__(self, ctx: Context, settings: WeComSettings, clock: Clock,
+                 on_queued: Callable[[], None] = lambda: None,
+                 client: WeComClient | None = None) -> None:
+        if settings.missing():
+            raise ValueError(f"wecom is not configured: {', '.join(settings.missing())} not set")
+        assert settings.token is not None and settings.encoding_aes_key is not None
+        self.ctx = ctx
+        self.settings = settings
+        self.clock = clock
+        self.on_queued = on_queued
+        self.client = client or WeComClient(settings)
+        self.crypto = WeChatCrypto(settings.token.get_secret_value(),
+                                   settings.encoding_aes_key.get_secret_value(),
+                                   settings.corp_id)
+        self.conversations = Conversations(ctx)
+        self._user_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._background: set[asyncio.Task[None]] = set()
+        self._uploaded: dict[str, tuple[str, float]] = {}  # photo sha256 → (media_id, until)
+        # task_id → {key: label} of cards sent by this process, so a click
+        # inside a dialog can show the choice made on the card.
+        self._cards: OrderedDict[str, dict[str, str]] = OrderedDict()
+
+    # --- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Fetch an access token, so a wrong corp_id or secret shows in the log
+        at start-up (not fatal: an admin may fix the app while youhu runs)."""
+        try:
+            await self.client.token()
+        except WeComError as error:
+            log.error("wecom: cannot get an access token at start-up: %s", error)
+
+    async def stop(self) -> None:
+        """Finish the callbacks in hand, then close the API client."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self.client.aclose()
+
+    def route(self) -> Route:
+        """The callback endpoint at `wecom.path`: GET for URL verification,
+        POST for messages and events."""
+        return Route(self.settings.path, self._endpoint, methods=["GET", "POST"])
+
+    # --- in -------------------------------------------------------------------
+
+    async def _endpoint(self, request: Request) -> Response:
+        params = request.query_params
+        signature = params.get("msg_signature", "")
+        timestamp = params.get("timestamp", "")
+        nonce = params.get("nonce", "")
+        if not (signature and timestamp and nonce):
+            return PlainTextResponse("missing msg_signature, timestamp or nonce", status_code=400)
+        if request.method == "GET":
+            return self._verify_url(signature, timestamp, nonce, params.get("echostr", ""))
+        body = await read_body(request, MAX_CALLBACK_BYTES)
+        if body is None:
+            return PlainTextResponse("too large", status_code=413)
+        try:
+            xml = self.crypto.decrypt_message(body, signature, timestamp, nonce)
+        except (InvalidSignatureException, InvalidCorpIdException):
+            log.warning("wecom callback: wrong signature or corp from %s",
+                        request.client.host if request.client else "?")
+            return PlainTextResponse("forbidden", status_code=403)
+        except Exception as error:  # malformed envelope, bad base64, bad padding…
+            log.info("wecom callback: cannot decrypt: %s: %s", type(error).__name__, error)
+            return PlainTextResponse("malformed callback", status_code=400)
+        try:
+            message = parse_message(xml)
+            fields = xmltodict.parse(xml)["xml"]
+        except Exception as error:  # decrypted, but not the XML of a message
+            log.info("wecom callback: cannot parse: %s: %s", type(error).__name__, error)
+            return PlainTextResponse("malformed message", status_code=400)
+        if message is None or not isinstance(fields, dict):
+            return PlainTextResponse("malformed message", status_code=400)
+        agent = str(fields.get("AgentID") or "")
+        if agent and agent != str(self.settings.agent_id):
+            log.warning("wecom callback for agent %s, not ours (%s): ignored", agent,
+                        self.settings.agent_id)
+            return Response(status_code=200)
+        self._spawn(self._process(message, fields))
+        # An empty 200 tells WeCom "received, no passive reply".
+        return Response(status_code=200)
+
+    def _verify_url(self, signature: str, timestamp: str, nonce: str, echostr: str) -> Response:
+        """WeCom's check when the callback URL is saved: answer the decrypted
+        echostr, plain."""
+        if not echostr:
+            return PlainTextResponse("missing echostr", status_code=400)
+        try:
+            plain = self.crypto.check_signature(signature, timestamp, nonce, echostr)
+        except (InvalidSignatureException, InvalidCorpIdException):
+            return PlainTextResponse("forbidden", status_code=403)
+        except Exception as error:
+            log.info("wecom URL verification: %s: %s", type(error).__name__, error)
+            return PlainTextResponse("malformed echostr", status_code=400)
+        return PlainTextResponse(str(plain))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _process(self, message: Any, fields: dict[str, Any]) -> None:
+        """Handle one callback after WeCom has its answer. The user's lock is
+        taken before anything else, so one member's messages are handled in
+        the order they came."""
+        user = str(fields.get("FromUserName") or "")
+        if not user:
+            return
+        async with self._user_locks[user]:
+            try:
+                found = await self._incoming(message, fields, user)
+                if found is None:
+                    return
+                incoming, click = found
+                replies = await asyncio.to_thread(self.conversations.handle, incoming,
+                                                  self.clock())
+                self.on_queued()
+                if click is not None and replies:
+                    await self._update_card(user, click, replies)
+                await self.send_replies(user, replies, None, attempts=ANSWER_ATTEMPTS)
+            except ChannelError as error:
+                log.warning("wecom: answering %s failed: %s", user, error)
+            except Exception:
+                log.exception("wecom: a callback from %s failed", user)
+
+    async def _incoming(self, message: Any, fields: dict[str, Any], user: str
+                        ) -> tuple[Incoming, _Click | None] | None:
+        kind = str(fields.get("MsgType") or "")
+        delivery = str(fields["MsgId"]) if fields.get("MsgId") else None
+        if kind == "event":
+            if fields.get("Event") != "template_card_event":
+                return None  # enter_agent and the like: nothing to answer
+            key = str(fields.get("EventKey") or "")
+            click = _Click(str(fields.get("TaskId") or ""), key,
+                           str(fields.get("ResponseCode") or ""))
+            return Incoming(CHANNEL, user, user, button=key,
+                            delivery_id=_delivery_id(fields)), click
+        if kind == "text":
+            return Incoming.from_text(CHANNEL, user, user, str(message.content or ""),
+                                      delivery_id=delivery), None
+        if kind == "image":
+            photo = await self._download(str(message.media_id), user)
+            return Incoming(CHANNEL, user, user, photo=photo, delivery_id=delivery), None
+        if kind == "location":
+            try:
+                where = Location(float(message.location_x), float(message.location_y))
+            except (TypeError, ValueError):
+                return Incoming(CHANNEL, user, user, text="", delivery_id=delivery), None
+            return Incoming(CHANNEL, user, user, location=where, delivery_id=delivery), None
+        # Voice, video, a link…: answered as empty text, as on Telegram.
+        return Incoming(CHANNEL, user, user, text="", delivery_id=delivery), None
+
+    async def _download(self, media_id: str, user: str) -> bytes:
+        """The photo a member sent, a few tries over a second or so. Bytes
+        over the size limit come back as a stand-in the conversation refuses
+        in the member's language; a photo that cannot be fetched at all comes
+        back empty, which the conversation answers by asking for it again."""
+        limit = self.ctx.rules.max_photo_bytes
+        for attempt in range(DOWNLOAD_ATTEMPTS):
+            try:
+                return await self.client.download_media(media_id, limit)
+            except WeComError as error:
+                if error.permanent or attempt == DOWNLOAD_ATTEMPTS - 1:
+                    log.warning("wecom: the photo %s of %s could not be downloaded: %s",
+                                media_id, user, error)
+                    return b""
+                await asyncio.sleep(0.2 * 3 ** attempt)
+        return b""
+
+    async def _update_card(self, user: str, click: _Click, replies: Sequence[Reply]) -> None:
+        """Show on the clicked card what the click did (for the clicker)."""
+        if not click.response_code:
+            return
+        first = next((r.text.strip().splitlines()[0] for r in replies if r.text.strip()), "")
+        pressed = parse_button(click.key)
+        label = self._cards.get(click.task, {}).get(click.key)
+        if pressed is not None and pressed.kind == "flow" and label:
+            # Inside a dialog the answer is the next question; the choice is what was done.
+            name = "✓ " + label
+        else:
+            name = first or (("✓ " + label) if label else "✓")
+        try:
+            await self.client.update_template_card([user], click.response_code,
+                                                   clip(name, REPLACE_NAME_LIMIT))
+        except WeComError as error:  # the answer still goes out as a message
+            log.info("wecom: updating card %s: %s", click.task, error)
+
+    # --- out ------------------------------------------------------------------
+
+    def reaches(self, member: Member) -> bool:
+        return member.wecom_userid is not None
+
+    async def send(self, member: Member, replies: Sequence[Reply],
+                   call_id: int | None) -> str | None:
+        """Deliver an outbox message (the `Channel` protocol); WeComError is a
+        ChannelError, temporary or permanent as the client decided."""
+        assert member.wecom_userid is not None
+        return await self.send_replies(member.wecom_userid, replies, call_id)
+
+    async def send_replies(self, userid: str, replies: Sequence[Reply],
+                           call_id: int | None, attempts: int = 1) -> str | None:
+        """Send replies in order; returns the msgid of the first message sent.
+
+        Each request is tried `attempts` times on a temporary error: an answer
+        in a conversation has no outbox behind it, while the deliverer's
+        messages (one attempt) are retried by the outbox."""
+        first: str | None = None
+
+        def sent(msgid: str) -> None:
+            nonlocal first
+            if first is None:
+                first = msgid
+
+        async def text(content: str) -> None:
+            for piece in split_text(content):
+                if piece.strip():  # WeCom refuses empty content
+                    sent(await _trying(attempts, self.client.send_text, userid, piece))
+
+        for reply in replies:
+            for sha in reply.photos:
+                media_id = await _trying(attempts, self._media_id, sha)
+                if media_id is not None:
+                    sent(await _trying(attempts, self.client.send_image, userid, media_id))
+            buttons = reply.all_buttons
+            if not buttons:
+                await text(reply.text)
+                continue
+            cards, too_long = template_cards(reply.text, buttons, call_id)
+            if too_long:
+                await text(reply.text)
+            for card in cards:
+                msgid, _ = await _trying(attempts, self.client.send_template_card,
+                                         userid, card)
+                self._remember(card)
+                sent(msgid)
+        return first
+
+    def _remember(self, card: dict[str, Any]) -> None:
+        self._cards[card["task_id"]] = {b["key"]: b["text"] for b in card["button_list"]}
+        while len(self._cards) > REMEMBERED_CARDS:
+            self._cards.popitem(last=False)
+
+    async def _media_id(self, sha: str) -> str | None:
+        """The media_id of a stored photo, uploaded once for its lifetime. A
+        photo WeCom refuses is left out (logged): the message still goes."""
+        now = monotonic_time.monotonic()
+        known = self._uploaded.get(sha)
+        if known is not None and known[1] > now:
+            return known[0]
+        data = await asyncio.to_thread(self.ctx.media.read, sha)
+        content_type = image_type(data) or "image/jpeg"
+        filename = "photo." + content_type.split("/")[1].replace("jpeg", "jpg")
+        try:
+            media_id = await self.client.upload_image(data, content_type, filename)
+        except WeComError as error:
+            if not error.permanent:
+                raise
+            log.warning("wecom: photo %s refused by media/upload: %s", sha[:12], error)
+            return None
+        for stale in [s for s, (_, until) in self._uploaded.items() if until <= now]:
+            del self._uploaded[stale]
+        self._uploaded[sha] = (media_id, now + MEDIA_LIFETIME)
+        return media_id
