@@ -52,6 +52,7 @@ import hashlib
 import json
 import logging
 import secrets
+import time
 import time as monotonic_time
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -86,6 +87,8 @@ CARD_BUTTONS = 6  # button_interaction's button_list holds at most six
 TITLE_LIMIT = 26  # characters WeCom recommends for main_title.title
 SUBTITLE_LIMIT = 112  # characters WeCom recommends for sub_title_text
 REPLACE_NAME_LIMIT = 30
+# WeCom retries within seconds; allow for clock skew, refuse anything older.
+REPLAY_WINDOW = 30 * 60
 MAX_CALLBACK_BYTES = 64 * 1024  # a callback is well under 4 KB; refuse anything absurd
 TOKEN_MARGIN = 300.0  # seconds before expires_in that a token is renewed
 FREQUENCY_RETRY_AFTER = 60.0  # 45009: WeCom's limits are counted per minute and hour
@@ -500,6 +503,11 @@ class WeComChannel:
         except Exception as error:  # malformed envelope, bad base64, bad padding…
             log.info("wecom callback: cannot decrypt: %s: %s", type(error).__name__, error)
             return PlainTextResponse("malformed callback", status_code=400)
+        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > REPLAY_WINDOW:
+            # Correctly signed but old: a replay of a captured callback (the
+            # redelivery records that would catch it are pruned after 30 days).
+            log.warning("wecom callback: timestamp %s outside the replay window", timestamp)
+            return PlainTextResponse("stale callback", status_code=403)
         try:
             message = parse_message(xml)
             fields = xmltodict.parse(xml)["xml"]

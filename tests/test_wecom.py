@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -509,6 +510,10 @@ def test_refused_callbacks_store_nothing_and_crash_nothing(
             inner_no_type = await h.post(h.callbacks.encrypt("<xml><Content>x</Content></xml>"))
             assert [r.status_code for r in (not_xml, no_encrypt, empty, inner_garbage,
                                             inner_no_type)] == [400] * 5
+            # Correctly signed, but captured long ago and replayed: refused.
+            replayed = h.callbacks.text(CALLER, "/call", h.msg_id(),
+                                        timestamp=int(time.time()) - 2 * 3600)
+            assert (await h.post(replayed)).status_code == 403
             no_params = await h.http.post(h.url, content=good.body)
             assert no_params.status_code == 400
             huge = await h.http.post(h.url, params=good.params,
@@ -551,7 +556,7 @@ def test_the_same_message_or_click_twice_is_handled_once(
             assert domains.task_id is not None
             code = wecom.issue_response_code(domains.task_id)
             click = h.callbacks.template_card_event(CALLER, key_work, domains.task_id,
-                                                    response_code=code, timestamp=1759222200)
+                                                    response_code=code, timestamp=int(time.time()))
             await h.accepted(click)
             await h.accepted(click)
             await h.card_with(CALLER, mark, "市政排水管网堵塞")
