@@ -25,7 +25,7 @@ import httpx
 import pytest
 import uvicorn
 from pydantic import SecretStr
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from bot.delivery import Channel, Deliverer
 from bot.scheduler import Scheduler
@@ -54,7 +54,6 @@ from bot.wecom import (
 from handlers.messages import Button
 from models import (
     Attachment,
-    Call,
     CallStatus,
     Delivery,
     HandledUpdate,
@@ -66,6 +65,7 @@ from tests.conftest import JPEG, PNG
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.wecom_api import FakeWeCom, SentWeCom
 from tests.fakes.wecom_callbacks import Callback, WeComCallbacks, random_aes_key
+from tests.test_telegram import the_call, until
 from workflows.calls import raise_call
 from workflows.context import Context
 from workflows.directory import load
@@ -252,21 +252,6 @@ def words(message: SentWeCom) -> str:
                           str(card.get("sub_title_text", ""))])
     return message.content or ""
 
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Wait for the database to show what a conversation did (a safety net of 10 s)."""
-    for _ in range(400):
-        if condition():
-            return
-        await asyncio.sleep(0.025)
-    raise TimeoutError("the condition did not come about")
-
-
-def the_call(ctx: Context) -> Call:
-    with Session(ctx.engine) as session:
-        call = session.exec(select(Call).order_by(col(Call.id).desc())).first()
-        assert call is not None
-        return call
 
 
 def member_id(ctx: Context, code: str) -> int:
