@@ -17,8 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from pydantic import SecretStr
 from sqlmodel import Session, col, select
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from bot.delivery import Deliverer
 from bot.scheduler import Scheduler
@@ -53,12 +57,14 @@ def district(ctx: Context) -> Context:
 
 @asynccontextmanager
 async def running(ctx: Context, tg: FakeTelegram, mode: str = "polling",
-                  secret: str | None = None) -> AsyncIterator[TelegramChannel]:
+                  secret: str | None = None,
+                  webhook_url: str = "http://127.0.0.1:1/telegram/webhook",
+                  ) -> AsyncIterator[TelegramChannel]:
     """youhu's Telegram side as `youhu run` wires it: channel, deliverer, scheduler."""
     settings = TelegramSettings(
         token=SecretStr(tg.token), mode=mode, base_url=tg.base_url,  # type: ignore[arg-type]
         base_file_url=tg.base_file_url,
-        webhook_url="http://127.0.0.1:1/telegram/webhook" if mode == "webhook" else None,
+        webhook_url=webhook_url if mode == "webhook" else None,
         webhook_secret=SecretStr(secret) if secret else None)
     scheduler: Scheduler | None = None
 
@@ -277,8 +283,6 @@ def test_webhook_checks_the_secret(district: Context, unused_port: int) -> None:
     async def scenario(tg: FakeTelegram) -> None:
         async with running(ctx, tg, mode="webhook", secret=secret) as channel:
             app = build_app([telegram_route(channel, "/telegram/webhook", secret)])
-            import uvicorn
-
             server = Server(uvicorn.Config(app, host="127.0.0.1", port=unused_port,
                                            log_level="warning", lifespan="off"))
             serving = asyncio.create_task(server.serve())
@@ -345,3 +349,67 @@ def test_long_text_is_split() -> None:
     pieces = split_text(text)
     assert all(len(p) <= 4096 for p in pieces) and "".join(pieces).replace("\n", "") == (
         text.replace("\n", ""))
+
+
+def test_two_workers_take_turns_in_one_conversation(district: Context, unused_port: int) -> None:
+    """Two workers behind one webhook (as two `youhu run` processes on one
+    PostgreSQL behind a proxy): updates alternate between them, and the
+    dialog, kept in the database, goes on whichever worker takes the update."""
+    ctx = district
+    code = create_invite(ctx, "li-ming", None, now()).code
+    url = f"http://127.0.0.1:{unused_port}/telegram/webhook"
+    secret = "round-robin-secret"
+
+    async def scenario(tg: FakeTelegram) -> None:
+        async with running(ctx, tg, "webhook", secret, url) as first, \
+                running(ctx, tg, "webhook", secret, url) as second:
+            workers = [first, second]
+            taken: list[int] = []
+            routes = [telegram_route(worker, f"/worker{n}", secret)
+                      for n, worker in enumerate(workers)]
+
+            async def proxy(request: Request) -> Response:
+                """A round-robin proxy: update n goes to worker n % 2."""
+                n = len(taken) % 2
+                taken.append(n)
+                data = await request.json()
+                await workers[n].feed(data)
+                return PlainTextResponse("ok")
+
+            app = build_app([*routes, Route("/telegram/webhook", proxy, methods=["POST"])])
+            server = Server(uvicorn.Config(app, host="127.0.0.1", port=unused_port,
+                                           log_level="warning", lifespan="off"))
+            serving = asyncio.create_task(server.serve())
+            while not server.started:
+                await asyncio.sleep(0.01)
+            try:
+                mark = len(tg.sent)
+                tg.user_sends_command(CADRE, "/start", code)
+                await reply_to(tg, CADRE, mark)
+                mark = len(tg.sent)
+                tg.user_sends_command(CADRE, "/call")
+                domains = await reply_to(tg, CADRE, mark, has_button(r":d\d+$"))
+                mark = len(tg.sent)
+                tg.user_presses(CADRE, domains.message_id or 0, button(domains, r":d\d+$"))
+                items = await reply_to(tg, CADRE, mark, has_button(r":i\d+$"))
+                mark = len(tg.sent)
+                tg.user_presses(CADRE, items.message_id or 0, button(items, r":i\d+$"))
+                await reply_to(tg, CADRE, mark)
+                mark = len(tg.sent)
+                tg.user_sends_text(CADRE, "路灯不亮")
+                await reply_to(tg, CADRE, mark)
+                mark = len(tg.sent)
+                tg.user_sends_location(CADRE, 23.2, 113.3)
+                summary = await reply_to(tg, CADRE, mark, has_button(r":ok$"))
+                mark = len(tg.sent)
+                tg.user_presses(CADRE, summary.message_id or 0, button(summary, r":ok$"))
+                await reply_to(tg, CADRE, mark)
+            finally:
+                server.should_exit = True
+                await serving
+            assert set(taken) == {0, 1} and len(taken) >= 7
+
+    with FakeTelegram() as tg:
+        asyncio.run(scenario(tg))
+    call = the_call(ctx)
+    assert call.text == "路灯不亮" and call.status is CallStatus.DISPATCHED
