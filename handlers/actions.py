@@ -37,6 +37,7 @@ _NEEDS_INPUT: dict[str, tuple[Action, str]] = {
     "res": (Action.RESOLVE, "resolve"),
     "cfm": (Action.CONFIRM, "rate"),
     "rej": (Action.REJECT_FIX, "reject"),
+    "add": (Action.ADD_INFO, "add_info"),
 }
 
 
@@ -215,6 +216,57 @@ class ResolveFlow:
                 self.prompt(turn, state)]
 
 
+class AddInfoFlow:
+    """The caller adds to an open call: photos then Done, or words (sent at
+    once, with any photos already given)."""
+
+    def prompt(self, turn: Turn, state: DialogState) -> Reply:
+        text = turn._("Add to %(number)s: type what the department should know, or send "
+                      "photos (up to %(limit)s) and press Done.",
+                      number=state.data["number"], limit=MAX_PHOTOS)
+        count = len(state.data.get("photos", []))
+        if count:
+            text += "\n" + turn._("Photos: %(count)s", count=count)
+        return Reply(text, ((turn.choice(state, turn._("Done"), "done"),
+                             turn.cancel_button(state)),))
+
+    def _send(self, turn: Turn, state: DialogState, note: str | None) -> list[Reply]:
+        photos = [Photo(turn.ctx.media.read(sha)) for sha in state.data.get("photos", [])]
+        return _finish(
+            turn, state,
+            lambda: calls.add_info(turn.ctx, int(state.data["call"]), turn.member_id,
+                                   turn.now, note, photos),
+            N_("Added to %(number)s; the department is told."))
+
+    def on_input(self, turn: Turn, state: DialogState) -> list[Reply]:
+        msg = turn.msg
+        if msg.photo is not None:
+            if len(state.data["photos"]) >= MAX_PHOTOS:
+                return [Reply(turn._("At most %(limit)s photos.", limit=MAX_PHOTOS)),
+                        self.prompt(turn, state)]
+            try:
+                check_photo(msg.photo, turn.ctx.rules.max_photo_bytes)
+            except WorkflowError as error:
+                return [Reply(describe(turn.t, error)), self.prompt(turn, state)]
+            state.data["photos"].append(turn.ctx.media.put(msg.photo))
+            turn.keep(state)
+            if msg.text and msg.text.strip():
+                return self._send(turn, state, msg.text)
+            return [self.prompt(turn, state)]
+        text = (msg.text or "").strip()
+        if not text:
+            return [Reply(turn._("Please type your answer as text.")), self.prompt(turn, state)]
+        return self._send(turn, state, text)
+
+    def on_button(self, turn: Turn, state: DialogState, value: str) -> list[Reply]:
+        if value == "done" and state.data.get("photos"):
+            return self._send(turn, state, None)
+        if value == "done":
+            return [Reply(turn._("Please type your answer as text.")), self.prompt(turn, state)]
+        return [Reply(turn._("That button belongs to an earlier question; nothing changed.")),
+                self.prompt(turn, state)]
+
+
 class RateFlow:
     """The caller confirms the fix: a rating, then an optional comment."""
 
@@ -277,4 +329,5 @@ FLOWS: dict[str, Flow] = {
     "extension": ExtensionFlow(),
     "resolve": ResolveFlow(),
     "rate": RateFlow(),
+    "add_info": AddInfoFlow(),
 }

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from handlers.messages import Button
 
-CALL_ACTIONS = frozenset({"ack", "rsp", "ext", "ret", "res", "cfm", "rej", "wd"})
+CALL_ACTIONS = frozenset({"ack", "rsp", "ext", "ret", "res", "cfm", "rej", "wd", "add"})
 REQUEST_ACTIONS = frozenset({"apr", "ref"})
 _PATTERN = re.compile(
     r"^(?:(?P<kind>[cq]):(?P<action>[a-z]{2,3}):(?P<target>\d{1,12})"

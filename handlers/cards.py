@@ -10,6 +10,7 @@ from handlers.buttons import call_button
 from handlers.i18n import Translator
 from handlers.messages import Button
 from models import CallStatus, ParticipantRole
+from workflows.lifecycle import OPEN_FOR_INFO
 from workflows.queries import CallView
 
 S = CallStatus
@@ -110,6 +111,9 @@ def caller_buttons(t: Translator, view: CallView) -> list[list[Button]]:
     if view.status is S.RESOLVED:
         return [[call_button(t._("Confirm the fix"), "cfm", view.id),
                  call_button(t._("Not fixed"), "rej", view.id)]]
+    rows: list[list[Button]] = []
+    if view.status in OPEN_FOR_INFO:
+        rows.append([call_button(t._("Add information"), "add", view.id)])
     if view.status in (S.RAISED, S.PENDING_DISPATCH, S.DISPATCHED):
-        return [[call_button(t._("Withdraw %(number)s", number=view.number), "wd", view.id)]]
-    return []
+        rows.append([call_button(t._("Withdraw %(number)s", number=view.number), "wd", view.id)])
+    return rows

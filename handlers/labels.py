@@ -54,6 +54,7 @@ EVENT: dict[str, str] = {
     "CallClosed": N_("closed"),
     "CallAutoClosed": N_("closed automatically"),
     "CallWithdrawn": N_("withdrawn"),
+    "InfoAdded": N_("information added"),
     "CallUrged": N_("urged"),
     "CallSupervised": N_("supervision order issued"),
     "AccountabilityReferred": N_("referred for accountability"),

@@ -16,6 +16,7 @@ the buttons the member can press. Templates:
 | request_decided | number, request_id, kind, approved, note | the decision |
 | call_closed | number, rating, auto | the rating |
 | call_withdrawn | number, note | that it was withdrawn |
+| call_info_added | number, note, photos | what the caller added, with its photos |
 | nudge | number, limit, step, repeat, due, supervision_number | the ladder's step |
 | undeliverable | member, about (the template), reason | (dispatchers) unreachable |
 | daily_digest | day, open, open_count, overdue, overdue_count | (heads) the morning digest |
@@ -174,6 +175,13 @@ def _call_closed(n: Notice) -> list[Reply]:
                        rating=t._(labels.RATING[level]) if level in labels.RATING else "—"))
 
 
+def _call_info_added(n: Notice) -> list[Reply]:
+    """To the department (or the command centre): the caller added to the call."""
+    text = n.t._("The caller added information to %(number)s.", number=n.number)
+    photos = tuple(str(sha) for sha in n.params.get("photos") or [])
+    return n.reply(n.with_note(text), n.department_buttons(), photos)
+
+
 def _call_withdrawn(n: Notice) -> list[Reply]:
     return n.reply(n.with_note(n.t._("%(number)s was withdrawn by the caller.",
                                      number=n.number)))
@@ -281,6 +289,7 @@ _TEMPLATES: dict[str, Callable[[Notice], list[Reply]]] = {
     "request_decided": _request_decided,
     "call_closed": _call_closed,
     "call_withdrawn": _call_withdrawn,
+    "call_info_added": _call_info_added,
     "nudge": _nudge,
     "undeliverable": _undeliverable,
     "daily_digest": _daily_digest,

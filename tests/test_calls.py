@@ -99,6 +99,8 @@ ACTIONS: dict[Action, Callable[[Context, int, int], object]] = {
     Action.CONFIRM: lambda ctx, c, by: calls.confirm(ctx, c, by, LATER, RatingLevel.SATISFIED),
     Action.REJECT_FIX: lambda ctx, c, by: calls.reject_fix(ctx, c, by, LATER, "还在积水"),
     Action.WITHDRAW: lambda ctx, c, by: calls.withdraw(ctx, c, by, LATER),
+    Action.ADD_INFO: lambda ctx, c, by: calls.add_info(ctx, c, by, LATER, "积水更深了",
+                                                       [Photo(PNG)]),
 }
 
 

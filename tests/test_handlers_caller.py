@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from models import CallStatus, Rating, RatingLevel
-from tests.conftest import JPEG, T0, Org
+from models import CallStatus, Event, Rating, RatingLevel
+from tests.conftest import JPEG, PNG, T0, Org
 from tests.test_handlers_chat import Chat, inbox
 from tests.test_handlers_liaison import raised, status
 from workflows import calls
@@ -98,7 +98,7 @@ def test_withdraw_before_acknowledgement_and_mine(ctx: Context, org: Org) -> Non
     chat.send("/mine")
     assert chat.text.startswith("您最近的呼叫")
     assert "BY-2025-000002 · 已签收" in chat.text and "BY-2025-000001 · 已派单，待签收" in chat.text
-    assert chat.labels == ["撤回 BY-2025-000001"]
+    assert chat.labels == ["补充信息", "补充信息", "撤回 BY-2025-000001"]
     chat.press("撤回 BY-2025-000001")
     assert "已撤回" in chat.text and status(ctx, first) is CallStatus.WITHDRAWN
     chat.data(f"c:wd:{second}")
@@ -110,3 +110,31 @@ def test_withdraw_before_acknowledgement_and_mine(ctx: Context, org: Org) -> Non
     fresh = Chat(ctx, "wang")
     fresh.send("/mine")
     assert "还没有发起过呼叫" in fresh.text
+
+
+def test_the_caller_adds_information_to_an_open_call(ctx: Context, org: Org) -> None:
+    cid = raised(ctx, org)
+    chat = Chat(ctx, "li")
+    chat.data(f"c:add:{cid}")
+    assert chat.text.startswith("补充 BY-2025-000001")
+    chat.send("   ")  # nothing: asked again, nothing stored
+    assert "请输入" in chat.text or "文字" in chat.text
+    chat.photo(PNG)
+    assert "照片：1 张" in chat.text
+    chat.press("完成")
+    assert "已补充到 BY-2025-000001" in chat.text
+    notice = inbox(ctx, "water-liaison")[-1]
+    assert "补充了信息" in notice.text and len(notice.photos) == 1
+    chat.data(f"c:add:{cid}")
+    chat.send("积水已经漫到路面")
+    assert "已补充到" in chat.text
+    assert "积水已经漫到路面" in inbox(ctx, "water-liaison")[-1].text
+    # Someone else's call, and a closed one: refused, nothing changes.
+    Chat(ctx, "wang").data(f"c:add:{cid}")
+    closed = resolved(ctx, org)
+    calls.confirm(ctx, closed, org.caller, T0, RatingLevel.SATISFIED)
+    chat.data(f"c:add:{closed}")
+    assert "不可执行" in chat.text
+    with Session(ctx.engine) as session:
+        added = session.exec(select(Event).where(Event.kind == "InfoAdded")).all()
+    assert [e.call_id for e in added] == [cid, cid]

@@ -48,3 +48,12 @@ def test_keys_are_unique_per_event_and_member(ctx: Context, org: Org) -> None:
     with Session(ctx.engine) as session:
         keys = [m.key for m in session.exec(select(OutboxMessage))]
     assert len(keys) == len(set(keys)) == 1
+
+
+def test_added_information_goes_to_the_department(ctx: Context, org: Org) -> None:
+    cid = calls.raise_call(ctx, org.caller, T0, "积水", item_code="drain").id or 0
+    calls.add_info(ctx, cid, org.caller, T0, "水更深了")
+    assert queued(ctx)[-1] == (org.water_liaison, "call_info_added")
+    unrouted = calls.raise_call(ctx, org.caller, T0, "不知道找谁").id or 0
+    calls.add_info(ctx, unrouted, org.caller, T0, "在村委会后面")
+    assert queued(ctx)[-1] == (org.dispatcher, "call_info_added")

@@ -679,6 +679,33 @@ def reject_fix(ctx: Context, call_id: int, by: int, now: datetime, reason: str) 
         return call
 
 
+def add_info(
+    ctx: Context,
+    call_id: int,
+    by: int,
+    now: datetime,
+    text: str | None = None,
+    photos: Sequence[Photo] = (),
+) -> Call:
+    """The caller adds information (补充信息) — words, photos or both — to an
+    open call; the department (or the dispatcher, before dispatch) is told."""
+    note = _clean_text(text, "description", required=False, limit=MAX_TEXT)
+    if not note and not photos:
+        raise InvalidInput("added information needs words or a photo", reason="empty_text",
+                           field="description")
+    with session_scope(ctx.engine) as session:
+        member, call = _member(session, by), _call(session, call_id)
+        target = _check(Action.ADD_INFO, call, parties_of(session, call, member))
+        attachments = attach_photos(
+            session, ctx.media, call_id, list(photos), AttachmentStage.RAISE, by, now,
+            ctx.rules.max_photo_bytes,
+        )
+        _move(session, call, Action.ADD_INFO, target, by, now, note=note,
+              attachments=[a.sha256 for a in attachments])
+        session.commit()
+        return call
+
+
 def withdraw(ctx: Context, call_id: int, by: int, now: datetime, reason: str | None = None) -> Call:
     """The caller withdraws a call nobody has acknowledged yet."""
     text = _clean_text(reason, "reason", required=False, limit=MAX_REASON)

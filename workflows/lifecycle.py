@@ -33,6 +33,7 @@ class Action(StrEnum):
     REJECT_FIX = "reject_fix"
     WITHDRAW = "withdraw"
     AUTO_CLOSE = "auto_close"
+    ADD_INFO = "add_info"
 
 
 class Party(StrEnum):
@@ -68,6 +69,7 @@ def _t(
 
 
 OPEN_FOR_ASSISTING = {S.DISPATCHED, S.ACKNOWLEDGED, S.IN_PROGRESS, S.EXTENSION_REQUESTED}
+OPEN_FOR_INFO = {S.PENDING_DISPATCH, *OPEN_FOR_ASSISTING}
 
 TRANSITIONS: tuple[Transition, ...] = (
     _t(Action.ROUTE, {S.RAISED}, {S.DISPATCHED}, {Party.SYSTEM}, "CallDispatched"),
@@ -99,6 +101,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(Action.WITHDRAW, {S.RAISED, S.PENDING_DISPATCH, S.DISPATCHED}, {S.WITHDRAWN},
        {Party.CALLER}, "CallWithdrawn"),
     _t(Action.AUTO_CLOSE, {S.RESOLVED}, {S.CLOSED}, {Party.SYSTEM}, "CallAutoClosed"),
+    _t(Action.ADD_INFO, OPEN_FOR_INFO, OPEN_FOR_INFO, {Party.CALLER}, "InfoAdded"),
 )
 
 BY_ACTION: dict[Action, Transition] = {t.action: t for t in TRANSITIONS}

@@ -15,6 +15,7 @@ conversations in `handlers/`; every message also has `call_id` on the row):
 | request_decided | the requesting department | number, request_id, kind, approved, note |
 | call_closed | liaisons of the lead department | number, rating, auto |
 | call_withdrawn | liaisons of the lead department | number, note |
+| call_info_added | the lead department, or dispatchers | number, note, photos |
 | nudge | by step (`workflows.sweep`) | number, limit, step, repeat, due, event_id, |
 | | | supervision_number |
 | undeliverable | dispatchers (`workflows.outbox`) | member, about (the template), reason |
@@ -142,6 +143,9 @@ def notify(session: Session, call: Call, event: Event) -> None:
              auto=kind == _EVENT[Action.AUTO_CLOSE])
         if kind == _EVENT[Action.AUTO_CLOSE]:
             send(callers, "call_progress", event=kind, note=None)
+    if kind == _EVENT[Action.ADD_INFO]:
+        send(lead_contacts() if call.lead_department_id else dispatchers(session),
+             "call_info_added", note=event.note, photos=event.data.get("attachments", []))
     if kind == _EVENT[Action.WITHDRAW] and call.lead_department_id is not None:
         send(lead_contacts(), "call_withdrawn", note=event.note)
 
