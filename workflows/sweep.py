@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from models import (
@@ -27,6 +28,8 @@ from models import (
     Event,
     Member,
     Nudge,
+    OutboxMessage,
+    OutboxStatus,
     Role,
     next_counter,
     session_scope,
@@ -40,7 +43,7 @@ from workflows.escalation import (
     ladder,
 )
 from workflows.lifecycle import OPEN_STATES
-from workflows.notifications import department_contacts, dispatchers, enqueue
+from workflows.notifications import department_contacts, dispatchers
 
 StepId = tuple[str, datetime, str, int]  # limit, clock due, step, repeat
 
@@ -79,26 +82,60 @@ def _plan(call: Call, ctx: Context, domain: Domain | None) -> list[_Planned]:
     ]
 
 
-def _recipients(session: Session, call: Call, roles: frozenset[str]) -> list[Member]:
-    department = call.lead_department_id or 0
-    found: dict[int, Member] = {}
+class _Batch:
+    """What one batch of calls shares: the people to nudge, looked up once
+    per department and role rather than once per call, and the steps
+    already done for every call of the batch, read in one query."""
 
-    def add(members: list[Member]) -> None:
-        for member in members:
-            found.setdefault(member.id or 0, member)
+    def __init__(self, session: Session, call_ids: list[int]) -> None:
+        self.session = session
+        self.nudges: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+        self._contacts: dict[tuple[int, str], list[Member]] = {}
+        self.done: dict[int, set[StepId]] = {call_id: set() for call_id in call_ids}
+        for n in session.exec(select(Nudge).where(col(Nudge.call_id).in_(call_ids))):
+            self.done[n.call_id].add((n.limit, n.clock_due, n.step, n.repeat))
 
-    if "liaison" in roles:
-        add(department_contacts(session, department))
-    if "head" in roles:
-        add(list(session.exec(select(Member).where(
-            Member.unit_id == department, Member.role == Role.HEAD,
-            col(Member.active).is_(True)))))
-    if "dispatcher" in roles:
-        add(dispatchers(session))
-    if "supervisor" in roles:
-        add(list(session.exec(select(Member).where(
-            Member.role == Role.SUPERVISOR, col(Member.active).is_(True)))))
-    return [found[k] for k in sorted(found)]
+    def _role(self, department: int, role: str) -> list[Member]:
+        key = (department if role in ("liaison", "head") else 0, role)
+        if key not in self._contacts:
+            session = self.session
+            if role == "liaison":
+                found = department_contacts(session, department)
+            elif role == "dispatcher":
+                found = dispatchers(session)
+            else:
+                query = select(Member).where(col(Member.active).is_(True))
+                if role == "head":
+                    query = query.where(Member.role == Role.HEAD, Member.unit_id == department)
+                else:
+                    query = query.where(Member.role == Role.SUPERVISOR)
+                found = list(session.exec(query))
+            self._contacts[key] = found
+        return self._contacts[key]
+
+    def nudge(self, call: Call, planned: _Planned, now: datetime, sent: bool = True) -> None:
+        step = planned.step
+        self.nudges.append({"call_id": call.id, "limit": step.limit.value,
+                            "clock_due": planned.clock_due, "step": step.step.value,
+                            "repeat": step.repeat, "due_at": step.at, "done_at": now,
+                            "sent": sent})
+
+    def write(self) -> None:
+        """Insert the rows gathered so far, in bulk (thousands of ORM objects
+        cost more than the database work)."""
+        if self.nudges:
+            self.session.execute(sa.insert(Nudge), self.nudges)
+            self.nudges = []
+        if self.messages:
+            self.session.execute(sa.insert(OutboxMessage), self.messages)
+            self.messages = []
+
+    def recipients(self, call: Call, roles: frozenset[str]) -> list[Member]:
+        """The members holding `roles` for `call`, each once, by id."""
+        found = {m.id or 0: m for role in sorted(roles)
+                 for m in self._role(call.lead_department_id or 0, role)}
+        return [found[k] for k in sorted(found)]
 
 
 def dossier(session: Session, call: Call) -> dict[str, Any]:
@@ -122,49 +159,51 @@ def dossier(session: Session, call: Call) -> dict[str, Any]:
 
 
 def _record_step(
-    ctx: Context, session: Session, call: Call, planned: _Planned, now: datetime
+    ctx: Context, batch: _Batch, call: Call, planned: _Planned, now: datetime
 ) -> None:
-    """Send one step: the nudge row, the call's mark and event, the messages."""
-    step = planned.step
-    session.add(Nudge(call_id=call.id or 0, limit=step.limit.value, clock_due=planned.clock_due,
-                      step=step.step.value, repeat=step.repeat, due_at=step.at, done_at=now))
-    session.flush()
+    """Send one step: the nudge row, the call's mark and event, the messages.
+    Rows are added without flushing one by one (the batch commits them
+    together); the call's row lock and the nudge's unique key make the
+    outbox keys new, so they need no look-up first."""
+    session, step = batch.session, planned.step
+    batch.nudge(call, planned, now)
     extra: dict[str, Any] = {}
     if step.step in (Step.SUPERVISE, Step.ACCOUNTABILITY) and call.supervision_number is None:
         # The supervision order (督办单) is numbered per year, like calls.
         year = now.astimezone(ctx.rules.tz).year
         sequence = next_counter(session, f"supervision-{year}")
         call.supervision_number = f"{ctx.rules.call_prefix}-DB-{year}-{sequence:04d}"
-        session.add(call)
     if step.step in EVENT_OF_STEP and step.repeat == 0:
         data: dict[str, Any] = {"limit": step.limit.value, "due": planned.clock_due.isoformat()}
         if step.step is Step.SUPERVISE:
             data["supervision_number"] = call.supervision_number
         if step.step is Step.ACCOUNTABILITY:
+            batch.write()  # the dossier lists the nudges sent so far
             data["dossier"] = dossier(session, call)
         event = Event(call_id=call.id or 0, kind=EVENT_OF_STEP[step.step], at=now,
                       from_status=call.status, to_status=call.status, data=data)
         session.add(event)
-        session.flush()
-        extra["event_id"] = event.id
-    for member in _recipients(session, call, step.recipients):
-        limit, due, name, repeat = planned.id
-        enqueue(
-            session, f"nudge:{call.id}:{limit}:{due.isoformat()}:{name}:{repeat}:{member.id}",
-            member.id or 0, "nudge", now, call_id=call.id, number=call.number,
-            limit=limit, step=name, repeat=repeat, due=due.isoformat(),
-            supervision_number=call.supervision_number, **extra,
-        )
+        if step.step is Step.ACCOUNTABILITY:
+            session.flush()  # the referral's message points at its dossier
+            extra["event_id"] = event.id
+    limit, due, name, repeat = planned.id
+    for member in batch.recipients(call, step.recipients):
+        batch.messages.append({
+            "key": f"nudge:{call.id}:{limit}:{due.isoformat()}:{name}:{repeat}:{member.id}",
+            "member_id": member.id, "call_id": call.id, "template": "nudge",
+            "created_at": now, "not_before": now, "status": OutboxStatus.PENDING.value,
+            "attempts": 0,
+            "params": {"number": call.number, "limit": limit, "step": name, "repeat": repeat,
+                       "due": due.isoformat(), "supervision_number": call.supervision_number,
+                       **extra},
+        })
 
 
 def _sweep_call(
-    ctx: Context, session: Session, call: Call, domain: Domain | None, now: datetime
+    ctx: Context, batch: _Batch, call: Call, domain: Domain | None, now: datetime
 ) -> tuple[int, int]:
     plan = _plan(call, ctx, domain)
-    done: set[StepId] = {
-        (n.limit, n.clock_due, n.step, n.repeat)
-        for n in session.exec(select(Nudge).where(Nudge.call_id == call.id))
-    }
+    done = batch.done[call.id or 0]
     due = [p for p in plan if p.step.send_at <= now and p.id not in done]
     sent = superseded = 0
     by_clock: dict[tuple[str, datetime], list[_Planned]] = {}
@@ -174,18 +213,15 @@ def _sweep_call(
         latest = max(steps, key=lambda p: (p.step.at, p.step.repeat))
         for planned in steps:
             if planned is latest:
-                _record_step(ctx, session, call, planned, now)
+                _record_step(ctx, batch, call, planned, now)
                 sent += 1
             else:
-                step = planned.step
-                session.add(Nudge(call_id=call.id or 0, limit=step.limit.value,
-                                  clock_due=planned.clock_due, step=step.step.value,
-                                  repeat=step.repeat, due_at=step.at, done_at=now, sent=False))
+                batch.nudge(call, planned, now, sent=False)
                 superseded += 1
             done.add(planned.id)
     later = [p.step.send_at for p in plan if p.id not in done]
     call.next_nudge_at = min(later) if later else None
-    session.add(call)
+    batch.session.add(call)
     return sent, superseded
 
 
@@ -208,9 +244,12 @@ def sweep(ctx: Context, now: datetime, batch: int = 500) -> SweepResult:
                 .limit(batch)
                 .with_for_update(skip_locked=True)
             ).all()
-            for call in due_calls:
-                s, x = _sweep_call(ctx, session, call, domains.get(call.domain_id), now)
-                sent, superseded = sent + s, superseded + x
+            batch_of = _Batch(session, [c.id or 0 for c in due_calls])
+            with session.no_autoflush:
+                for call in due_calls:
+                    s, x = _sweep_call(ctx, batch_of, call, domains.get(call.domain_id), now)
+                    sent, superseded = sent + s, superseded + x
+                batch_of.write()
             session.commit()
         looked += len(due_calls)
         if len(due_calls) < batch:
