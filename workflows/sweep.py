@@ -238,8 +238,11 @@ def sweep(ctx: Context, now: datetime, batch: int = 500) -> SweepResult:
             if len(domains) == 1:
                 domains.update({d.id: d for d in session.exec(select(Domain))})
             due_calls = session.exec(
+                # Only the next_nudge_at index: a call that ends has it cleared
+                # (workflows.calls._move), so filtering on status too would only
+                # tempt SQLite into scanning the open calls by status.
                 select(Call)
-                .where(col(Call.next_nudge_at) <= now, col(Call.status).in_(OPEN_STATES))
+                .where(col(Call.next_nudge_at) <= now)
                 .order_by(col(Call.next_nudge_at))
                 .limit(batch)
                 .with_for_update(skip_locked=True)
@@ -247,6 +250,9 @@ def sweep(ctx: Context, now: datetime, batch: int = 500) -> SweepResult:
             batch_of = _Batch(session, [c.id or 0 for c in due_calls])
             with session.no_autoflush:
                 for call in due_calls:
+                    if call.status not in OPEN_STATES:  # defensive: nothing is due on it
+                        call.next_nudge_at = None
+                        continue
                     s, x = _sweep_call(ctx, batch_of, call, domains.get(call.domain_id), now)
                     sent, superseded = sent + s, superseded + x
                 batch_of.write()
