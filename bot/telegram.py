@@ -8,7 +8,8 @@ answered once, after its last photo); the conversations answer with
 keyboards. Updates of one chat are handled in order, chats concurrently.
 
 Out: the deliverer sends outbox messages through `send` (a `Channel`).
-AIORateLimiter paces the overall rate (30/s) and honours `retry_after`;
+AIORateLimiter paces the overall rate (evenly, just under 30/s) and honours
+`retry_after`;
 the per-chat limit of about one message a second to a private chat, which
 it does not pace, is paced here for outbox messages. Text is sent plain
 (no parse mode), so whatever a member typed is shown as typed and can never
@@ -22,10 +23,11 @@ import asyncio
 import logging
 import time as monotonic_time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from telegram import (
     BotCommand,
@@ -60,6 +62,7 @@ PER_CHAT_INTERVAL = 1.05  # seconds between messages to one private chat
 MENU_LANGUAGES = {Locale.ZH_HANS: "zh", Locale.EN: "en"}
 
 Clock = Callable[[], datetime]
+Sent = TypeVar("Sent")
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
@@ -117,7 +120,11 @@ class TelegramChannel:
             .token(settings.token.get_secret_value())
             .base_url(settings.base_url)
             .base_file_url(settings.base_file_url)
-            .rate_limiter(AIORateLimiter(max_retries=2))
+            # One message every 1/29 s rather than 30 a second: a bucket of 30
+            # lets a burst through that Telegram's sliding window answers with
+            # 429s; a bucket of one paces evenly just under the limit.
+            .rate_limiter(AIORateLimiter(overall_max_rate=1, overall_time_period=1 / 29,
+                                         max_retries=2))
             .concurrent_updates(64)
             .job_queue(None)
         )
@@ -128,6 +135,7 @@ class TelegramChannel:
         self.application.add_error_handler(self._on_error)
         self._chat_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._chat_next_send: dict[int, float] = {}
+        self._chat_send_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._albums: dict[str, list[tuple[int, Message]]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -297,13 +305,21 @@ class TelegramChannel:
         except TelegramError as error:  # network errors, timeouts, 5xx
             raise ChannelError(str(error)) from error
 
-    async def _pace(self, chat_id: int) -> None:
-        if chat_id < 0:
-            return  # groups are paced by AIORateLimiter
-        wait = self._chat_next_send.get(chat_id, 0.0) - monotonic_time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self._chat_next_send[chat_id] = monotonic_time.monotonic() + PER_CHAT_INTERVAL
+    async def _one(self, chat: int, paced: bool, send: Callable[[], Awaitable[Sent]]) -> Sent:
+        """One API send. Paced (outbox messages to a private chat): one at a
+        time per chat, at least `PER_CHAT_INTERVAL` after the previous one was
+        *answered* — pacing when a send is queued is not enough, since the
+        overall limiter may hold one send longer than the next."""
+        if not paced or chat < 0:  # groups are paced by AIORateLimiter
+            return await send()
+        async with self._chat_send_locks[chat]:
+            wait = self._chat_next_send.get(chat, 0.0) - monotonic_time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                return await send()
+            finally:
+                self._chat_next_send[chat] = monotonic_time.monotonic() + PER_CHAT_INTERVAL
 
     async def send_replies(self, chat_id: int | str, replies: Sequence[Reply],
                            paced: bool = False) -> str | None:
@@ -312,8 +328,9 @@ class TelegramChannel:
         first: str | None = None
         chat = int(chat_id)
 
-        async def sent(message: Message | Sequence[Message]) -> None:
+        async def send(call: Callable[[], Awaitable[Message | Sequence[Message]]]) -> None:
             nonlocal first
+            message = await self._one(chat, paced, call)
             if first is None:
                 one = message if isinstance(message, Message) else message[0]
                 first = str(one.message_id)
@@ -321,28 +338,22 @@ class TelegramChannel:
         for reply in replies:
             markup = keyboard(reply)
             photos = [await asyncio.to_thread(self.ctx.media.read, sha) for sha in reply.photos]
-            if paced:
-                await self._pace(chat)
             if len(photos) == 1 and len(reply.text) <= CAPTION_LIMIT:
-                await sent(await bot.send_photo(chat, photos[0], caption=reply.text or None,
-                                                reply_markup=markup))
+                await send(partial(bot.send_photo, chat, photos[0],
+                                   caption=reply.text or None, reply_markup=markup))
                 continue
             for start in range(0, len(photos), ALBUM_LIMIT):
                 batch = photos[start:start + ALBUM_LIMIT]
                 if len(batch) == 1:
-                    await sent(await bot.send_photo(chat, batch[0]))
+                    await send(partial(bot.send_photo, chat, batch[0]))
                 else:
-                    await sent(await bot.send_media_group(
-                        chat, [InputMediaPhoto(p) for p in batch]))
-                if paced:
-                    await self._pace(chat)
+                    await send(partial(bot.send_media_group, chat,
+                                       [InputMediaPhoto(p) for p in batch]))
             pieces = split_text(reply.text)
             for index, piece in enumerate(pieces):
                 last = index == len(pieces) - 1
-                await sent(await bot.send_message(chat, piece,
-                                                  reply_markup=markup if last else None))
-                if paced and not last:
-                    await self._pace(chat)
+                await send(partial(bot.send_message, chat, piece,
+                                   reply_markup=markup if last else None))
         return first
 
     # --- command menus ----------------------------------------------------------
