@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from models.calls import Counter, Event
 
@@ -52,19 +52,26 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 def next_counter(session: Session, name: str) -> int:
-    """Increment the counter `name` and return its new value, inside the
-    caller's transaction (the row lock serialises concurrent writers)."""
-    bumped = session.execute(
-        sa.update(Counter)
-        .where(col(Counter.name) == name)
-        .values(value=col(Counter.value) + 1)
-        .returning(col(Counter.value))
-    ).scalar_one_or_none()
-    if bumped is not None:
-        return int(bumped)
-    session.add(Counter(name=name, value=1))
-    session.flush()
-    return 1
+    """Increment the counter `name` (creating it at 1) and return its new value,
+    inside the caller's transaction. One upsert statement, so two workers
+    taking the first number of a year at once cannot both insert the row."""
+    dialect = session.get_bind().dialect.name
+    insert: Any
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the two databases youhu supports
+        raise RuntimeError(f"unsupported database {dialect}")
+    table = Counter.__table__  # type: ignore[attr-defined]
+    statement = (
+        insert(table)
+        .values(name=name, value=1)
+        .on_conflict_do_update(index_elements=[table.c.name],
+                               set_={"value": table.c.value + 1})
+        .returning(table.c.value)
+    )
+    return int(session.execute(statement).scalar_one())
 
 
 @event.listens_for(OrmSession, "before_flush")
