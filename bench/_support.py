@@ -8,9 +8,11 @@ which puts `bench/` first on `sys.path`).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +22,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
+import uvicorn  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import SQLModel  # noqa: E402
 
 from models import make_engine, upgrade_to_head  # noqa: E402
+from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 from workflows.directory import load  # noqa: E402
 from workflows.orgfile import read_catalog, read_org  # noqa: E402
 
@@ -112,6 +116,42 @@ def _cell(value: object) -> str:
 
 def _numeric(text: str) -> bool:
     return text.replace(",", "").replace(".", "").replace("×", "").replace("%", "").isdigit()
+
+
+KEEP_ALIVE = 75  # seconds the fake server keeps an idle connection (nginx's default)
+
+
+def _start_fake(**options: Any) -> FakeTelegram:
+    """Start a FakeTelegram whose server keeps idle connections `KEEP_ALIVE` s.
+
+    uvicorn's default of 5 s is exactly httpx's keep-alive expiry, so PTB may
+    reuse a connection at the moment the server closes it: httpx.ReadError,
+    and the message is lost (neither PTB nor youhu retries a reply). Telegram
+    keeps connections far longer; so does the fake here, for the benchmarks
+    only (uvicorn.Config is patched while the server starts).
+    """
+    config = uvicorn.Config
+
+    def longer(*args: Any, **kwargs: Any) -> uvicorn.Config:
+        kwargs.setdefault("timeout_keep_alive", KEEP_ALIVE)
+        return config(*args, **kwargs)
+
+    tg = FakeTelegram(**options)
+    setattr(uvicorn, "Config", longer)  # noqa: B010
+    try:
+        return tg.start()
+    finally:
+        setattr(uvicorn, "Config", config)  # noqa: B010
+
+
+@asynccontextmanager
+async def fake_telegram(**options: Any) -> AsyncIterator[FakeTelegram]:
+    """`async with fake_telegram(...) as tg`: a running FakeTelegram (see `_start_fake`)."""
+    tg = await asyncio.to_thread(_start_fake, **options)
+    try:
+        yield tg
+    finally:
+        await asyncio.to_thread(tg.stop)
 
 
 def postgres_url_from(arg: str | None) -> str | None:

@@ -42,6 +42,7 @@ import _support
 from _support import (
     describe_url,
     empty_database,
+    fake_telegram,
     insert_many,
     is_postgres,
     load_example,
@@ -212,9 +213,8 @@ async def probe(tg: FakeTelegram, latencies: list[float]) -> None:
 
 async def deliver(ctx: Context, interval: float, max_rounds: int, concurrency: int,
                   batch: int, latencies: list[float] | None) -> tuple[FakeTelegram, float, int]:
-    tg = FakeTelegram(limit_global_per_sec=GLOBAL_LIMIT, limit_per_chat_per_sec=PER_CHAT_LIMIT)
-    await tg.__aenter__()
-    try:
+    async with fake_telegram(limit_global_per_sec=GLOBAL_LIMIT,
+                             limit_per_chat_per_sec=PER_CHAT_LIMIT) as tg:
         settings = TelegramSettings(token=SecretStr(tg.token), base_url=tg.base_url,
                                     base_file_url=tg.base_file_url)
         channel = TelegramChannel(ctx, settings, now)
@@ -243,8 +243,6 @@ async def deliver(ctx: Context, interval: float, max_rounds: int, concurrency: i
                 await asyncio.gather(probing, return_exceptions=True)
             await channel.stop()
         return tg, started, rounds
-    finally:
-        await tg.__aexit__(None, None, None)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -9,9 +9,8 @@ youhu's `TelegramChannel` (PTB 22, long polling, as `youhu run` wires it),
 handled by the conversations on the database (a SQLite file in a temporary
 directory, or PostgreSQL with --database-url) and answered through the fake.
 Each user sends its next update only once the reply to the last one came.
-Before measuring, one call is raised alone (the year's first: it creates the
-call-number counter, which concurrent first calls race to create) and each
-user raises --warmup calls.
+Before measuring, each user raises --warmup calls (all at once: the
+year's first calls, which take the call-number counter together).
 
 echo: a fresh fake server and a bare PTB `Application` whose one
 `MessageHandler` sends every text back, driven the same way: K users, the
@@ -41,6 +40,7 @@ import argparse
 import asyncio
 import logging
 import re
+import statistics
 import sys
 import tempfile
 import threading
@@ -54,7 +54,15 @@ from pathlib import Path
 from typing import Any
 
 import _support
-from _support import describe_url, empty_database, is_postgres, load_example, sqlite_url, table
+from _support import (
+    describe_url,
+    empty_database,
+    fake_telegram,
+    is_postgres,
+    load_example,
+    sqlite_url,
+    table,
+)
 from pydantic import SecretStr
 from sqlmodel import Session, col, func, select
 from telegram import Update
@@ -255,7 +263,7 @@ async def run_youhu(url: str, workdir: Path, users: int, calls: int, warmup: int
     ctx = Context(engine=engine, media=MediaStore(workdir / "media"))
     load_example(engine, now())
     user_ids = add_callers(ctx, users)
-    async with FakeTelegram() as tg:
+    async with fake_telegram() as tg:
         settings = TelegramSettings(token=SecretStr(tg.token), base_url=tg.base_url,
                                     base_file_url=tg.base_file_url)
         if capped:
@@ -267,10 +275,6 @@ async def run_youhu(url: str, workdir: Path, users: int, calls: int, warmup: int
         replies = Replies(tg)
         replies.start()
         try:
-            # The year's first call alone: it creates the call-number counter
-            # row, which concurrent first calls would race to insert (on
-            # PostgreSQL one of them fails; see bench/README.md).
-            await raise_calls(tg, replies, user_ids[0], 1, 0)
             if warmup:
                 await asyncio.gather(*(raise_calls(tg, replies, u, warmup, n)
                                        for n, u in enumerate(user_ids)))
@@ -285,13 +289,12 @@ async def run_youhu(url: str, workdir: Path, users: int, calls: int, warmup: int
     with Session(engine) as session:
         raised = session.exec(select(func.count()).select_from(Call)).one()
     engine.dispose()
-    expected = users * (calls + warmup) + 1
+    expected = users * (calls + warmup)
     if raised != expected:
         raise RuntimeError(f"{raised} calls in the database, expected {expected}")
     name = "youhu, as deployed" if capped else "youhu, overall limit lifted"
     return Result(name, sum(counts), seconds, replies.latencies,
-                  f"{raised} calls raised in the database ({users * warmup + 1} before "
-                  "measuring)")
+                  f"{raised} calls raised in the database ({users * warmup} before measuring)")
 
 
 # --- the bare echo bot ----------------------------------------------------------------
@@ -317,7 +320,7 @@ async def echo_texts(tg: FakeTelegram, replies: Replies, user: int, count: int) 
 
 async def run_echo(users: int, updates_per_user: int, warmup_per_user: int,
                    concurrency: int) -> Result:
-    async with FakeTelegram() as tg:
+    async with fake_telegram() as tg:
         builder: Any = (Application.builder().token(tg.token).base_url(tg.base_url)
                         .base_file_url(tg.base_file_url).job_queue(None))
         if concurrency > 1:
@@ -369,13 +372,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--echo-concurrency", type=int, default=64,
                         help="the echo bot's concurrent_updates; 64 as youhu's TelegramChannel "
                              "(default), 1 for PTB's default of one update at a time")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat echo, youhu, youhu this many times, interleaved, and print "
+                             "the median ratios (default 1)")
     parser.add_argument("--quick", action="store_true",
                         help="a small run to check it works: 5 users × 2 calls")
     args = parser.parse_args(argv)
     if args.quick:
         args.users, args.calls, args.warmup = 5, 2, 1
-    if args.users < 1 or args.calls < 1 or args.warmup < 0:
-        parser.error("--users and --calls must be at least 1, --warmup at least 0")
+    if args.users < 1 or args.calls < 1 or args.warmup < 0 or args.rounds < 1:
+        parser.error("--users, --calls and --rounds must be at least 1, --warmup at least 0")
     return args
 
 
@@ -394,23 +400,29 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"{args.users} users × {args.calls} calls × {UPDATES_PER_CALL} updates "
               f"(+ {args.warmup} call per user to warm up)", flush=True)
         per_user = args.calls * UPDATES_PER_CALL
-        echo_result = await run_echo(args.users, per_user, args.warmup * UPDATES_PER_CALL,
-                                     args.echo_concurrency)
-        results = [await run_youhu(url(n), workdir / f"run{n}", args.users, args.calls,
-                                   args.warmup, capped)
-                   for n, capped in enumerate((True, False))]
-    rows = [[r.name, r.updates, r.seconds, r.rate, f"{r.latency(0.5):.1f}",
-             f"{r.latency(0.95):.1f}", f"{r.rate / echo_result.rate:.3f}"]
-            for r in [*results, echo_result]]
+        rows = []
+        ratios: dict[str, list[float]] = {}
+        for round_ in range(1, args.rounds + 1):
+            echo_result = await run_echo(args.users, per_user, args.warmup * UPDATES_PER_CALL,
+                                         args.echo_concurrency)
+            results = [await run_youhu(url(n), workdir / f"run{round_}-{n}", args.users,
+                                       args.calls, args.warmup, capped)
+                       for n, capped in enumerate((True, False))]
+            for r in [*results, echo_result]:
+                ratio = r.rate / echo_result.rate
+                if r is not echo_result:
+                    ratios.setdefault(r.name, []).append(ratio)
+                rows.append([round_, r.name, r.updates, r.seconds, r.rate,
+                             f"{r.latency(0.5):.1f}", f"{r.latency(0.95):.1f}", f"{ratio:.3f}"])
     print()
-    print(table(rows, ["pipeline", "updates", "seconds", "updates/s", "p50 ms", "p95 ms",
-                       "/ echo"]))
+    print(table(rows, ["round", "pipeline", "updates", "seconds", "updates/s", "p50 ms",
+                       "p95 ms", "/ echo"]))
     print()
     print(f"youhu: {results[0].note}, each run")
     print(f"echo:  {echo_result.note}")
-    for result in results:
-        ratio = result.rate / echo_result.rate if echo_result.rate else float("nan")
-        print(f"ratio youhu/echo ({result.name}): {ratio:.3f}")
+    for name, values in ratios.items():
+        print(f"ratio youhu/echo ({name}): {statistics.median(values):.3f}"
+              + (f" (median of {len(values)} rounds)" if len(values) > 1 else ""))
 
 
 def main(argv: list[str] | None = None) -> None:
