@@ -121,6 +121,20 @@ def _finish(turn: Turn, state: DialogState, act: Callable[[], object],
     return turn.say(text, _next_buttons(turn, int(state.data["call"])))
 
 
+def _keep_photo(turn: Turn, state: DialogState, data: bytes) -> Reply | None:
+    """Store a photo sent in a dialog (evidence, added information) with the
+    dialog, or say why not (too many, too large, not an image)."""
+    if len(state.data["photos"]) >= MAX_PHOTOS:
+        return Reply(turn._("At most %(limit)s photos.", limit=MAX_PHOTOS))
+    try:
+        check_photo(data, turn.ctx.rules.max_photo_bytes)
+    except WorkflowError as error:
+        return Reply(describe(turn.t, error))
+    state.data["photos"].append(turn.ctx.media.put(data))
+    turn.keep(state)
+    return None
+
+
 class ExtensionFlow:
     """How many working days, then why."""
 
@@ -188,15 +202,9 @@ class ResolveFlow:
     def on_input(self, turn: Turn, state: DialogState) -> list[Reply]:
         msg = turn.msg
         if msg.photo is not None:
-            if len(state.data["photos"]) >= MAX_PHOTOS:
-                return [Reply(turn._("At most %(limit)s photos.", limit=MAX_PHOTOS)),
-                        self.prompt(turn, state)]
-            try:
-                check_photo(msg.photo, turn.ctx.rules.max_photo_bytes)
-            except WorkflowError as error:
-                return [Reply(describe(turn.t, error)), self.prompt(turn, state)]
-            state.data["photos"].append(turn.ctx.media.put(msg.photo))
-            turn.keep(state)
+            refused = _keep_photo(turn, state, msg.photo)
+            if refused is not None:
+                return [refused, self.prompt(turn, state)]
             if msg.text and msg.text.strip():
                 return self._resolve(turn, state, msg.text)
             return [self.prompt(turn, state)]
@@ -241,15 +249,9 @@ class AddInfoFlow:
     def on_input(self, turn: Turn, state: DialogState) -> list[Reply]:
         msg = turn.msg
         if msg.photo is not None:
-            if len(state.data["photos"]) >= MAX_PHOTOS:
-                return [Reply(turn._("At most %(limit)s photos.", limit=MAX_PHOTOS)),
-                        self.prompt(turn, state)]
-            try:
-                check_photo(msg.photo, turn.ctx.rules.max_photo_bytes)
-            except WorkflowError as error:
-                return [Reply(describe(turn.t, error)), self.prompt(turn, state)]
-            state.data["photos"].append(turn.ctx.media.put(msg.photo))
-            turn.keep(state)
+            refused = _keep_photo(turn, state, msg.photo)
+            if refused is not None:
+                return [refused, self.prompt(turn, state)]
             if msg.text and msg.text.strip():
                 return self._send(turn, state, msg.text)
             return [self.prompt(turn, state)]
