@@ -430,8 +430,11 @@ class FakeTelegram:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1024)
         self._port = sock.getsockname()[1]
+        # Keep-alive longer than httpx's 5 s pool expiry: with both at 5 s the
+        # server may close a connection the client is just reusing (ReadError).
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                loop="asyncio", timeout_graceful_shutdown=2)
+                                loop="asyncio", timeout_graceful_shutdown=2,
+                                timeout_keep_alive=75)
         self._server = uvicorn.Server(config)
         self._stopping = False
         self._thread = threading.Thread(target=asyncio.run, args=(self._serve(sock),),
