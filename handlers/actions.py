@@ -177,27 +177,28 @@ class ExtensionFlow:
                 self.prompt(turn, state)]
 
 
-class ResolveFlow:
-    """Evidence photos then Done, or a written reason (which resolves at once,
-    with any photos already sent)."""
+class PhotosOrWordsFlow:
+    """Photos then Done, or words (acted on at once, with any photos already
+    sent): the liaison's evidence for a resolution, the caller's added
+    information. `missing` is said when neither was given."""
+
+    def __init__(self, question: str, act: Callable[[Turn, int, str | None, list[Photo]], object],
+                 success: str, missing: str) -> None:
+        self.question, self.act, self.success, self.missing = question, act, success, missing
 
     def prompt(self, turn: Turn, state: DialogState) -> Reply:
+        text = turn._(self.question, number=state.data["number"], limit=MAX_PHOTOS)
         count = len(state.data.get("photos", []))
-        text = turn._("Resolve %(number)s: send photos of the result (up to %(limit)s) and "
-                      "press Done, or type the reason it is resolved.",
-                      number=state.data["number"], limit=MAX_PHOTOS)
         if count:
             text += "\n" + turn._("Photos: %(count)s", count=count)
         return Reply(text, ((turn.choice(state, turn._("Done"), "done"),
                              turn.cancel_button(state)),))
 
-    def _resolve(self, turn: Turn, state: DialogState, note: str | None) -> list[Reply]:
+    def _act(self, turn: Turn, state: DialogState, note: str | None) -> list[Reply]:
         photos = [Photo(turn.ctx.media.read(sha)) for sha in state.data.get("photos", [])]
-        return _finish(
-            turn, state,
-            lambda: calls.resolve(turn.ctx, int(state.data["call"]), turn.member_id, turn.now,
-                                  note, photos),
-            N_("%(number)s is resolved. The caller is asked to confirm."))
+        return _finish(turn, state,
+                       lambda: self.act(turn, int(state.data["call"]), note, photos),
+                       self.success)
 
     def on_input(self, turn: Turn, state: DialogState) -> list[Reply]:
         msg = turn.msg
@@ -206,65 +207,18 @@ class ResolveFlow:
             if refused is not None:
                 return [refused, self.prompt(turn, state)]
             if msg.text and msg.text.strip():
-                return self._resolve(turn, state, msg.text)
+                return self._act(turn, state, msg.text)
             return [self.prompt(turn, state)]
         text = (msg.text or "").strip()
         if not text:
-            return [Reply(turn._("A resolution needs at least one evidence photo or a "
-                                 "written reason.")), self.prompt(turn, state)]
-        return self._resolve(turn, state, text)
+            return [Reply(turn._(self.missing)), self.prompt(turn, state)]
+        return self._act(turn, state, text)
 
     def on_button(self, turn: Turn, state: DialogState, value: str) -> list[Reply]:
         if value == "done":
             if not state.data.get("photos"):
-                return [Reply(turn._("A resolution needs at least one evidence photo or a "
-                                     "written reason.")), self.prompt(turn, state)]
-            return self._resolve(turn, state, None)
-        return [Reply(turn._("That button belongs to an earlier question; nothing changed.")),
-                self.prompt(turn, state)]
-
-
-class AddInfoFlow:
-    """The caller adds to an open call: photos then Done, or words (sent at
-    once, with any photos already given)."""
-
-    def prompt(self, turn: Turn, state: DialogState) -> Reply:
-        text = turn._("Add to %(number)s: type what the department should know, or send "
-                      "photos (up to %(limit)s) and press Done.",
-                      number=state.data["number"], limit=MAX_PHOTOS)
-        count = len(state.data.get("photos", []))
-        if count:
-            text += "\n" + turn._("Photos: %(count)s", count=count)
-        return Reply(text, ((turn.choice(state, turn._("Done"), "done"),
-                             turn.cancel_button(state)),))
-
-    def _send(self, turn: Turn, state: DialogState, note: str | None) -> list[Reply]:
-        photos = [Photo(turn.ctx.media.read(sha)) for sha in state.data.get("photos", [])]
-        return _finish(
-            turn, state,
-            lambda: calls.add_info(turn.ctx, int(state.data["call"]), turn.member_id,
-                                   turn.now, note, photos),
-            N_("Added to %(number)s; the department is told."))
-
-    def on_input(self, turn: Turn, state: DialogState) -> list[Reply]:
-        msg = turn.msg
-        if msg.photo is not None:
-            refused = _keep_photo(turn, state, msg.photo)
-            if refused is not None:
-                return [refused, self.prompt(turn, state)]
-            if msg.text and msg.text.strip():
-                return self._send(turn, state, msg.text)
-            return [self.prompt(turn, state)]
-        text = (msg.text or "").strip()
-        if not text:
-            return [Reply(turn._("Please type your answer as text.")), self.prompt(turn, state)]
-        return self._send(turn, state, text)
-
-    def on_button(self, turn: Turn, state: DialogState, value: str) -> list[Reply]:
-        if value == "done" and state.data.get("photos"):
-            return self._send(turn, state, None)
-        if value == "done":
-            return [Reply(turn._("Please type your answer as text.")), self.prompt(turn, state)]
+                return [Reply(turn._(self.missing)), self.prompt(turn, state)]
+            return self._act(turn, state, None)
         return [Reply(turn._("That button belongs to an earlier question; nothing changed.")),
                 self.prompt(turn, state)]
 
@@ -329,7 +283,19 @@ FLOWS: dict[str, Flow] = {
                                                      turn.now, text),
         N_("%(number)s is reopened; the department is told.")),
     "extension": ExtensionFlow(),
-    "resolve": ResolveFlow(),
+    "resolve": PhotosOrWordsFlow(
+        N_("Resolve %(number)s: send photos of the result (up to %(limit)s) and press Done, "
+           "or type the reason it is resolved."),
+        lambda turn, call_id, note, photos: calls.resolve(
+            turn.ctx, call_id, turn.member_id, turn.now, note, photos),
+        N_("%(number)s is resolved. The caller is asked to confirm."),
+        N_("A resolution needs at least one evidence photo or a written reason.")),
     "rate": RateFlow(),
-    "add_info": AddInfoFlow(),
+    "add_info": PhotosOrWordsFlow(
+        N_("Add to %(number)s: type what the department should know, or send photos (up to "
+           "%(limit)s) and press Done."),
+        lambda turn, call_id, note, photos: calls.add_info(
+            turn.ctx, call_id, turn.member_id, turn.now, note, photos),
+        N_("Added to %(number)s; the department is told."),
+        N_("Please type your answer as text.")),
 }
