@@ -82,8 +82,9 @@ def post(client: TestClient, key: str | None, fmt: str = "json", **fields: Any) 
             "description": "排水口堵塞", **fields}
     if key is not None:
         form["api_key"] = key
-    return client.post(f"/open311/v2/requests.{fmt}",
-                       data={k: v for k, v in form.items() if v is not None})
+    response: httpx.Response = client.post(
+        f"/open311/v2/requests.{fmt}", data={k: v for k, v in form.items() if v is not None})
+    return response
 
 
 def errors(response: httpx.Response) -> list[dict[str, Any]]:
