@@ -202,11 +202,14 @@ def test_the_key_can_come_in_a_header(client: TestClient, key: str) -> None:
     ({"lat": "north"}, "lat"),
     ({"lat": "nan"}, "lat"),
     ({"lat": "123"}, "lat"),
-    ({"description": "长" * 2001}, "description"),
+    ({"description": "长" * 1001}, "description"),
+    ({"attribute[camera]": "c" * 61}, "attribute"),
+    ({**{f"attribute[a{n}]": "1" for n in range(11)}}, "attribute"),
     ({"address_string": "路" * 501}, "address_string"),
     ({"media_url": "file:///etc/passwd"}, "media_url"),
     ({"external_id": "x" * 129}, "external_id"),
-    ({"attribute[]": "1"}, "attribute"),
+    ({"external_id": "带中文"}, "external_id"),
+    ({"media_url": "http://"}, "media_url"),
 ])
 def test_bad_posts_are_400_with_the_field_named_and_store_nothing(
     client: TestClient, ctx: Context, key: str, fields: dict[str, Any], field: str

@@ -37,6 +37,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,8 +72,17 @@ from workflows.photos import Photo
 KEY_BYTES = 32
 PREFIX_CHARS = 8
 MAX_EXTERNAL_ID = 128
+EXTERNAL_ID_PATTERN = "^[!-~]{1,128}$"  # visible ASCII: safe in logs, URLs and keys
 MAX_ADDRESS = 500
 MAX_MEDIA_URL = 2048
+# What a system sends fits a call's text (`calls.MAX_TEXT`) with room to
+# spare: the description, then up to MAX_ATTRIBUTES lines "name: value".
+MAX_DESCRIPTION = 1000
+MAX_ATTRIBUTES = 10
+MAX_ATTRIBUTE_NAME = 32
+MAX_ATTRIBUTE_VALUE = 60
+ATTRIBUTE_PATTERN = r"^attribute\[[^\]]{1,32}\]$"
+MAX_PAGE = 100_000
 REPEAT_RADIUS_METRES = 50.0
 RATE_WINDOW = timedelta(seconds=60)
 # A claimed event whose call was never recorded (the process died between the
@@ -346,17 +356,24 @@ def _validate(report: SourceReport, key: SourceKey, item: CatalogItem | None) ->
     if len((report.address or "").strip()) > MAX_ADDRESS:
         raise InvalidInput(f"address_string is over {MAX_ADDRESS} characters",
                            reason="too_long", field="address_string")
-    if len(_description(report, item)) > calls.MAX_TEXT:
-        raise InvalidInput(f"description is over {calls.MAX_TEXT} characters",
+    if len((report.description or "").strip()) > MAX_DESCRIPTION:
+        raise InvalidInput(f"description is over {MAX_DESCRIPTION} characters",
                            reason="too_long", field="description")
-    if report.external_id is not None and not (
-        1 <= len(report.external_id) <= MAX_EXTERNAL_ID and report.external_id.isprintable()
-    ):
-        raise InvalidInput(f"external_id must be 1-{MAX_EXTERNAL_ID} printable characters",
+    if len(report.attributes) > MAX_ATTRIBUTES:
+        raise InvalidInput(f"at most {MAX_ATTRIBUTES} attributes", reason="too_many",
+                           field="attribute")
+    for name, value in report.attributes.items():
+        if not 1 <= len(name) <= MAX_ATTRIBUTE_NAME or len(value) > MAX_ATTRIBUTE_VALUE:
+            raise InvalidInput(f"attribute[{name[:MAX_ATTRIBUTE_NAME]}]: a name of 1-"
+                               f"{MAX_ATTRIBUTE_NAME} characters and a value of at most "
+                               f"{MAX_ATTRIBUTE_VALUE}", reason="too_long", field="attribute")
+    if report.external_id is not None and not re.fullmatch(EXTERNAL_ID_PATTERN,
+                                                           report.external_id):
+        raise InvalidInput(f"external_id must be 1-{MAX_EXTERNAL_ID} visible ASCII characters",
                            reason="bad_value", field="external_id")
     if report.media_url is not None and (
         len(report.media_url) > MAX_MEDIA_URL
-        or not report.media_url.lower().startswith(("http://", "https://"))
+        or not re.fullmatch(r"https?://\S+", report.media_url)
     ):
         raise InvalidInput("media_url must be an http:// or https:// address",
                            reason="bad_value", field="media_url")

@@ -3,7 +3,19 @@ and checked against the running app by schemathesis (tests/test_open311_schema.p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from workflows.sources import (
+    ATTRIBUTE_PATTERN,
+    EXTERNAL_ID_PATTERN,
+    MAX_ADDRESS,
+    MAX_ATTRIBUTE_VALUE,
+    MAX_ATTRIBUTES,
+    MAX_DESCRIPTION,
+    MAX_MEDIA_URL,
+    MAX_PAGE,
+)
 
 PREFIX = "/open311/v2"
 
@@ -127,27 +139,38 @@ _KEY_QUERY = _query("api_key", "The system's API key (or the X-Api-Key header)")
 _JURISDICTION = _query("jurisdiction_id", "Accepted and ignored: one district per server")
 
 
-def openapi_document(server: str = "") -> dict[str, Any]:
-    """The OpenAPI 3.1 description of the GeoReport v2 endpoints youhu serves."""
+def openapi_document(server: str = "", service_codes: Sequence[str] = ()) -> dict[str, Any]:
+    """The OpenAPI 3.1 description of the GeoReport v2 endpoints youhu serves;
+    `service_codes` (the catalog's active items) make `service_code` an enum,
+    so a request valid by the document is one the API accepts."""
+    service_code: dict[str, Any] = {"type": "string", "description": "a catalog item code"}
+    if service_codes:
+        service_code["enum"] = list(service_codes)
     post_form = {
         "type": "object",
         "required": ["service_code"],
         "properties": {
             "api_key": {"type": "string"},
             "jurisdiction_id": {"type": "string"},
-            "service_code": {"type": "string", "description": "a catalog item code"},
+            "service_code": service_code,
             "lat": {"type": "number", "minimum": -90, "maximum": 90},
             "long": {"type": "number", "minimum": -180, "maximum": 180},
-            "address_string": {"type": "string", "maxLength": 500},
-            "description": {"type": "string", "maxLength": 2000},
-            "media_url": {"type": "string", "format": "uri"},
+            "address_string": {"type": "string", "maxLength": MAX_ADDRESS, "pattern": r"\S"},
+            "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
+            "media_url": {"type": "string", "maxLength": MAX_MEDIA_URL,
+                          "pattern": "^https?://[^\\s]+$"},
             "external_id": {
-                "type": "string", "maxLength": 128,
-                "description": "the event's id in the source; the same id again returns "
-                               "the same request (idempotent)",
+                "type": "string", "pattern": EXTERNAL_ID_PATTERN,
+                "description": "the event's id in the source (visible ASCII); the same id "
+                               "again returns the same request (idempotent)",
             },
         },
-        "additionalProperties": {"type": "string"},
+        "dependentRequired": {"lat": ["long"], "long": ["lat"]},
+        "anyOf": [{"required": ["lat", "long"]}, {"required": ["address_string"]}],
+        "patternProperties": {
+            ATTRIBUTE_PATTERN: {"type": "string", "maxLength": MAX_ATTRIBUTE_VALUE},
+        },
+        "maxProperties": 9 + MAX_ATTRIBUTES,
     }
     return {
         "openapi": "3.1.0",
@@ -185,8 +208,10 @@ def openapi_document(server: str = "") -> dict[str, Any]:
                                type="string", format="date-time"),
                         _query("end_date", "raised at or before (W3C date-time)",
                                type="string", format="date-time"),
-                        _query("status", "open, closed, or both comma-separated"),
-                        _query("page", "from 1", type="integer", minimum=1),
+                        _query("status", "open, closed, or both comma-separated",
+                               type="string", pattern="^(open|closed)(,(open|closed))?$"),
+                        _query("page", "from 1", type="integer", minimum=1,
+                               maximum=MAX_PAGE),
                         _query("page_size", "1 to 200 (default 50)", type="integer",
                                minimum=1, maximum=200),
                     ],

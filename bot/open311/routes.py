@@ -19,6 +19,7 @@ ignored: one youhu serves one district. Errors are the spec's list of
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal, cast
@@ -41,8 +42,6 @@ from workflows.errors import InvalidInput, NotAllowed, NotFound, WorkflowError
 from workflows.sources import FetchedMedia, RequestFilter, RequestView, SourceKey, SourceReport
 
 PREFIX = "/open311/v2"
-MAX_ATTRIBUTES = 20
-MAX_ATTRIBUTE_VALUE = 500
 MAX_IDS = 100
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -185,8 +184,8 @@ class Open311Api:
     def _integer(name: str, text: str | None, default: int) -> int:
         if not text:
             return default
-        if not text.isdigit() or len(text) > 6:
-            raise BadRequest(400, f"{name}: not a whole number")
+        if not text.isdigit() or len(text) > 6 or int(text) > sources.MAX_PAGE:
+            raise BadRequest(400, f"{name}: a whole number up to {sources.MAX_PAGE}")
         return int(text)
 
     def _request(self, key: SourceKey, view: RequestView) -> dict[str, Any]:
@@ -223,7 +222,7 @@ class Open311Api:
             raise BadRequest(400, f"body: over {self.max_body_bytes} bytes")
         try:
             pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True,
-                              max_num_fields=MAX_ATTRIBUTES + 20)
+                              max_num_fields=sources.MAX_ATTRIBUTES + 30)
         except (UnicodeDecodeError, ValueError) as failure:
             raise BadRequest(400, f"body: not a UTF-8 form ({failure})") from None
         form: dict[str, str] = {}
@@ -247,14 +246,9 @@ class Open311Api:
         form = await self.form(request)
         key = await self.key(self.given_key(request, form), required=True)
         assert key is not None
+        # attribute[name] fields; other unknown fields are ignored, as the spec allows.
         attributes = {name[len("attribute["):-1]: value for name, value in form.items()
-                      if name.startswith("attribute[") and name.endswith("]")}
-        if len(attributes) > MAX_ATTRIBUTES:
-            raise BadRequest(400, f"attribute: at most {MAX_ATTRIBUTES}")
-        for name, value in attributes.items():
-            if not (0 < len(name) <= 64) or len(value) > MAX_ATTRIBUTE_VALUE:
-                raise BadRequest(400, f"attribute[{name[:64]}]: name 1-64 characters, "
-                                      f"value at most {MAX_ATTRIBUTE_VALUE}")
+                      if re.fullmatch(sources.ATTRIBUTE_PATTERN, name)}
         report = SourceReport(
             service_code=(form.get("service_code") or "").strip(),
             description=form.get("description"),
@@ -293,7 +287,9 @@ class Open311Api:
                        [{"service_request_id": found.number, "token": found.token}])
 
     async def openapi(self, request: Request) -> Response:
-        return JSONResponse(openapi_document(str(request.base_url).rstrip("/")))
+        listed = await run_in_threadpool(sources.services, self.ctx)
+        return JSONResponse(openapi_document(str(request.base_url).rstrip("/"),
+                                             [s.code for s in listed]))
 
 
 def open311_routes(ctx: Context, now: Callable[[], datetime], max_body_bytes: int = 64 * 1024,
