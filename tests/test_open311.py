@@ -461,3 +461,30 @@ def test_keys_are_stored_hashed_and_listed_without_the_key(ctx: Context, org: Or
     assert info.prefix == new.key[:8] and info.unit_code == "taihe" and info.items is None
     assert sources.authenticate(ctx, new.key) is not None
     assert sources.authenticate(ctx, new.key + "x") is None
+
+
+def test_reports_count_calls_by_source(client: TestClient, ctx: Context, org: Org,
+                                       key: str) -> None:
+    from bot.report import render_report
+    from tests.test_handlers_chat import Chat
+    from workflows.stats import Period, report
+
+    post(client, key, lat="23.1")
+    post(client, key, lat="23.3")
+    calls.raise_call(ctx, org.caller, T0, "群众反映", item_code="drain")
+    later = T0 + timedelta(days=1)
+    result = report(ctx, Period.parse("2025-09", ctx.rules.tz), later)
+    assert {name: f.raised for name, f in result.sources.items()} == {
+        "chat": 1, "video-analytics": 2}
+    assert "video-analytics" in render_report(result)
+    chat = Chat(ctx, "dispatcher", now=later)
+    chat.send("/stats 2025-09")
+    assert ("其他系统发起的呼叫（Open311 接入）：\n"
+            "video-analytics：呼叫 2 件，办结 0 件") in chat.text
+
+
+def test_a_period_without_systems_lists_no_sources(ctx: Context, org: Org) -> None:
+    from workflows.stats import Period, report
+
+    calls.raise_call(ctx, org.caller, T0, "群众反映", item_code="drain")
+    assert report(ctx, Period.parse("2025-09", ctx.rules.tz), T0).sources == {}
