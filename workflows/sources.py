@@ -63,7 +63,7 @@ from models import (
     Unit,
     session_scope,
 )
-from workflows import calls
+from workflows import access, calls
 from workflows.context import Context
 from workflows.errors import InvalidInput, NotAllowed, NotFound, WorkflowError, WrongState
 from workflows.lifecycle import OPEN_FOR_INFO
@@ -125,6 +125,7 @@ class SourceKey:
     items: tuple[str, ...] | None
     per_minute: int
     locale: Locale
+    actor: access.Actor  # the key's member, as `workflows.access` sees it
 
 
 @dataclass(frozen=True)
@@ -246,24 +247,26 @@ def authenticate(ctx: Context, key: str) -> SourceKey | None:
             return None
         return SourceKey(row.id or 0, row.name, row.unit_id, row.member_id,
                          tuple(row.items) if row.items is not None else None, row.per_minute,
-                         member.locale)
+                         member.locale, access.actor_in(session, row.member_id))
 
 
 # --- the permission policy ------------------------------------------------------
 
 
 def may(key: SourceKey, what: Literal["raise", "read"], *, item_code: str | None = None,
-        call: Call | None = None) -> bool:
-    """Whether `key` may raise a call for `item_code` or read `call`: the one
-    place the API's permissions are decided. (When `workflows.access.may`
-    holds every surface's rules, this asks it for the key's member.)"""
+        call: access.CallFacts | None = None) -> bool:
+    """Whether `key` may raise a call for `item_code` or read `call`. The
+    policy (`workflows.access.may`, the same as the chat's) decides for the
+    key's member; a key adds one narrowing of its own, its allowed items."""
     if what == "raise":
-        return key.items is None or item_code in key.items
-    return call is not None and call.caller_id == key.member_id
+        return access.may(key.actor, access.Permission.RAISE_CALL) and (
+            key.items is None or item_code in key.items)
+    return call is not None and access.may(key.actor, access.Permission.READ_CALL, call)
 
 
 def _readable(key: SourceKey) -> ColumnElement[bool]:
-    """`may(key, "read", call)` as a query condition, for listings."""
+    """A query condition narrowing listings to what `may(key, "read")` can
+    allow — a caller reads the calls it raised; every row is still asked."""
     return col(Call.caller_id) == key.member_id
 
 
@@ -623,14 +626,15 @@ def find_requests(ctx: Context, key: SourceKey, wanted: RequestFilter,
             statement.order_by(col(Call.raised_at).desc(), col(Call.id).desc())
             .offset((wanted.page - 1) * wanted.page_size).limit(wanted.page_size)
         ).all()
-        return _views(session, rows)
+        return _views(session, [call for call in rows
+                                if may(key, "read", call=access.facts(session, call))])
 
 
 def find_request(ctx: Context, key: SourceKey, number: str) -> RequestView:
     """One call `key` may read; any other is "not found" (no hint it exists)."""
     with session_scope(ctx.engine) as session:
         call = session.exec(select(Call).where(Call.number == number)).first()
-        if call is None or not may(key, "read", call=call):
+        if call is None or not may(key, "read", call=access.facts(session, call)):
             raise NotFound(f"no request {number!r}", what="call", code=number)
         return _views(session, [call])[0]
 
