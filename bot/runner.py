@@ -88,7 +88,8 @@ async def run(settings: Settings) -> int:
         return 2
     if settings.open311.enabled:
         routes.extend(open311_routes(ctx, _now, settings.open311.max_body_bytes,
-                                     settings.open311.media_timeout_seconds))
+                                     settings.open311.media_timeout_seconds,
+                                     settings.open311.media_private_addresses))
 
     deliverer = Deliverer(ctx, channels, _now)
     scheduler = Scheduler(ctx, deliverer, _now, settings.scheduler.sweep_seconds,

@@ -189,6 +189,9 @@ class Open311Settings(Section):
     enabled: bool = False
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     media_timeout_seconds: float = Field(default=10.0, gt=0)
+    # media_url photos come from public addresses only, unless the systems'
+    # image servers sit on the district's own network.
+    media_private_addresses: bool = False
 
 
 class Settings(BaseSettings):

@@ -22,6 +22,7 @@ MEDIA_ERROR: dict[str, str] = {
     "too_large": N_("the file is too large"),
     "not_an_image": N_("it is not an image"),
     "unreachable": N_("it could not be downloaded"),
+    "forbidden_address": N_("its address is not a public one"),
 }
 
 RATING: dict[str, str] = {

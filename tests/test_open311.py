@@ -53,6 +53,10 @@ def remote(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=b"<html></html>", headers={"content-type": "text/html"})
     if path == "/fake.jpg":  # says image, is not
         return httpx.Response(200, content=b"%PDF-1.4 ...", headers={"content-type": "image/jpeg"})
+    if path == "/moved.jpg":
+        return httpx.Response(302, headers={"location": "/cam/1.jpg"})
+    if path == "/inside.jpg":
+        return httpx.Response(302, headers={"location": "http://169.254.169.254/latest/"})
     if path == "/slow.jpg":
         raise httpx.ReadTimeout("timed out", request=request)
     return httpx.Response(404)
@@ -65,7 +69,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def client(ctx: Context, org: Org, clock: Clock) -> Iterator[TestClient]:
-    fetch = MediaFetcher(BIG, 5.0, transport=httpx.MockTransport(remote))
+    # The image host is played by the transport (no DNS): the address guard
+    # is tested on its own below.
+    fetch = MediaFetcher(BIG, 5.0, transport=httpx.MockTransport(remote), allow_private=True)
     app = build_app(open311_routes(ctx, clock, max_body_bytes=32 * 1024, fetch=fetch))
     with TestClient(app) as test_client:
         yield test_client
@@ -344,6 +350,22 @@ def test_a_failed_media_fetch_keeps_the_call_and_notes_it(
     assert call_by_number(ctx, number).source_media_error == reason
     shown = client.get(f"/open311/v2/requests/{number}.json", params={"api_key": key}).json()
     assert shown[0]["media_url"] == url
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("http://127.0.0.1/cam/1.jpg", "forbidden_address"),
+    ("http://10.1.2.3/cam/1.jpg", "forbidden_address"),
+    ("http://[::1]/cam/1.jpg", "forbidden_address"),
+    ("http://169.254.169.254/latest/meta-data", "forbidden_address"),
+    ("http://93.184.215.14/inside.jpg", "forbidden_address"),  # a redirect inwards
+    ("http://93.184.215.14/moved.jpg", None),  # a redirect to a public address
+    ("http://93.184.215.14/cam/1.jpg", None),
+])
+def test_media_comes_from_public_addresses_only(url: str, reason: str | None) -> None:
+    fetch = MediaFetcher(BIG, 5.0, transport=httpx.MockTransport(remote))
+    fetched = fetch(url)
+    assert fetched.error == reason
+    assert (fetched.photo is not None) == (reason is None)
 
 
 # --- GET requests, requests/{id}, tokens/{token} -----------------------------------------------

@@ -75,6 +75,9 @@ def test_a_video_analytics_system_raises_a_call_and_the_water_liaison_is_alerted
                "YOUHU_TELEGRAM__BASE_FILE_URL": tg.base_file_url,
                "YOUHU_MEDIA__DIR": str(tmp_path / "media"),
                "YOUHU_OPEN311__ENABLED": "true", "YOUHU_HTTP__PORT": str(unused_port),
+               # The system's snapshot server is on loopback, like a camera
+               # platform on the district's own network.
+               "YOUHU_OPEN311__MEDIA_PRIVATE_ADDRESSES": "true",
                "YOUHU_SCHEDULER__DELIVER_SECONDS": "0.3"}
         env.pop("YOUHU_CONFIG", None)
         created = _cli(env, "apikey", "create", "--name", "video-analytics",

@@ -99,6 +99,7 @@ CLOSED_STATUSES = frozenset({CallStatus.RESOLVED, CallStatus.CLOSED, CallStatus.
 MEDIA_TOO_LARGE = "too_large"
 MEDIA_NOT_AN_IMAGE = "not_an_image"
 MEDIA_UNREACHABLE = "unreachable"
+MEDIA_FORBIDDEN_ADDRESS = "forbidden_address"
 
 
 class RateLimited(WorkflowError):

@@ -293,11 +293,12 @@ class Open311Api:
 
 
 def open311_routes(ctx: Context, now: Callable[[], datetime], max_body_bytes: int = 64 * 1024,
-                   media_timeout: float = 10.0,
+                   media_timeout: float = 10.0, media_private_addresses: bool = False,
                    fetch: Callable[[str], FetchedMedia] | None = None) -> list[BaseRoute]:
     """The API as one mount at `PREFIX`, for `bot.web.build_app`."""
     api = Open311Api(ctx, now, max_body_bytes,
-                     fetch or MediaFetcher(ctx.rules.max_photo_bytes, media_timeout))
+                     fetch or MediaFetcher(ctx.rules.max_photo_bytes, media_timeout,
+                                           allow_private=media_private_addresses))
     get, both = ("GET",), ("GET", "POST")
 
     def route(path: str, methods: tuple[str, ...],
