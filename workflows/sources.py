@@ -83,6 +83,11 @@ MAX_ATTRIBUTE_NAME = 32
 MAX_ATTRIBUTE_VALUE = 60
 ATTRIBUTE_PATTERN = r"^attribute\[[^\]]{1,32}\]$"
 MAX_PAGE = 100_000
+# Shared with the OpenAPI document, in the subset of regex syntax Python and
+# JSON Schema (ECMA-262) read alike, so "valid by the document" is "accepted".
+MEDIA_URL_PATTERN = "^https?://[!-~]+$"
+# "Has some text": a character neither Python nor ECMA-262 counts as space.
+SOME_TEXT_PATTERN = "[^\\s\\x1c-\\x1f\\x85\\ufeff]"
 REPEAT_RADIUS_METRES = 50.0
 RATE_WINDOW = timedelta(seconds=60)
 # A claimed event whose call was never recorded (the process died between the
@@ -354,7 +359,7 @@ def _validate(report: SourceReport, key: SourceKey, item: CatalogItem | None) ->
         -90 <= report.latitude <= 90 and -180 <= report.longitude <= 180
     ):
         raise InvalidInput("lat or long out of range", reason="bad_location", field="lat")
-    if not has_point and not (report.address or "").strip():
+    if not has_point and not re.search(SOME_TEXT_PATTERN, report.address or ""):
         raise InvalidInput("a location is required: lat and long, or address_string",
                            reason="missing", field="address_string")
     if len((report.address or "").strip()) > MAX_ADDRESS:
@@ -377,9 +382,9 @@ def _validate(report: SourceReport, key: SourceKey, item: CatalogItem | None) ->
                            reason="bad_value", field="external_id")
     if report.media_url is not None and (
         len(report.media_url) > MAX_MEDIA_URL
-        or not re.fullmatch(r"https?://\S+", report.media_url)
+        or not re.fullmatch(MEDIA_URL_PATTERN, report.media_url)
     ):
-        raise InvalidInput("media_url must be an http:// or https:// address",
+        raise InvalidInput("must be an http:// or https:// address (visible ASCII)",
                            reason="bad_value", field="media_url")
 
 

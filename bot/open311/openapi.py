@@ -15,6 +15,8 @@ from workflows.sources import (
     MAX_DESCRIPTION,
     MAX_MEDIA_URL,
     MAX_PAGE,
+    MEDIA_URL_PATTERN,
+    SOME_TEXT_PATTERN,
 )
 
 PREFIX = "/open311/v2"
@@ -155,10 +157,11 @@ def openapi_document(server: str = "", service_codes: Sequence[str] = ()) -> dic
             "service_code": service_code,
             "lat": {"type": "number", "minimum": -90, "maximum": 90},
             "long": {"type": "number", "minimum": -180, "maximum": 180},
-            "address_string": {"type": "string", "maxLength": MAX_ADDRESS, "pattern": r"\S"},
+            "address_string": {"type": "string", "maxLength": MAX_ADDRESS,
+                               "pattern": SOME_TEXT_PATTERN},
             "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
             "media_url": {"type": "string", "maxLength": MAX_MEDIA_URL,
-                          "pattern": "^https?://[^\\s]+$"},
+                          "pattern": MEDIA_URL_PATTERN},
             "external_id": {
                 "type": "string", "pattern": EXTERNAL_ID_PATTERN,
                 "description": "the event's id in the source (visible ASCII); the same id "

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 
 from bot.open311.media import MediaFetcher
 from bot.open311.openapi import openapi_document
@@ -295,7 +295,7 @@ class Open311Api:
 def open311_routes(ctx: Context, now: Callable[[], datetime], max_body_bytes: int = 64 * 1024,
                    media_timeout: float = 10.0, media_private_addresses: bool = False,
                    fetch: Callable[[str], FetchedMedia] | None = None) -> list[BaseRoute]:
-    """The API as one mount at `PREFIX`, for `bot.web.build_app`."""
+    """The API's routes under `PREFIX`, for `bot.web.build_app`."""
     api = Open311Api(ctx, now, max_body_bytes,
                      fetch or MediaFetcher(ctx.rules.max_photo_bytes, media_timeout,
                                            allow_private=media_private_addresses))
@@ -307,11 +307,14 @@ def open311_routes(ctx: Context, now: Callable[[], datetime], max_body_bytes: in
         # the spec's error format rather than Starlette's plain text.
         return Route(path, api.endpoint(methods, handle), methods=ANY_METHOD)
 
-    return [Mount(PREFIX, routes=[
-        Route("/openapi.json", api.openapi, methods=["GET"]),
-        route("/services.{fmt}", get, api.services),
-        route("/services/{code}.{fmt}", get, api.service_definition),
-        route("/requests.{fmt}", both, api.requests),
-        route("/requests/{number}.{fmt}", get, api.request),
-        route("/tokens/{token}.{fmt}", get, api.token),
-    ])]
+    # Full paths rather than a Mount: a Mount matches its rest with ".*",
+    # which stops at a newline, so an id with %0A in it got Starlette's
+    # plain-text 404 instead of the spec's error (found by schemathesis).
+    return [
+        Route(f"{PREFIX}/openapi.json", api.openapi, methods=["GET"]),
+        route(f"{PREFIX}/services.{{fmt}}", get, api.services),
+        route(f"{PREFIX}/services/{{code}}.{{fmt}}", get, api.service_definition),
+        route(f"{PREFIX}/requests.{{fmt}}", both, api.requests),
+        route(f"{PREFIX}/requests/{{number}}.{{fmt}}", get, api.request),
+        route(f"{PREFIX}/tokens/{{token}}.{{fmt}}", get, api.token),
+    ]
