@@ -510,3 +510,83 @@ def test_a_period_without_systems_lists_no_sources(ctx: Context, org: Org) -> No
 
     calls.raise_call(ctx, org.caller, T0, "群众反映", item_code="drain")
     assert report(ctx, Period.parse("2025-09", ctx.rules.tz), T0).sources == {}
+
+
+# --- items that declare attributes (the catalog's `attributes`) ---------------------------
+
+
+@pytest.fixture
+def district_client(ctx: Context, clock: Clock) -> Iterator[TestClient]:
+    """The example district, whose street-occupation and pollution items
+    declare attributes."""
+    from pathlib import Path
+
+    from workflows.directory import load
+    from workflows.orgfile import read_catalog, read_org
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    org = read_org(examples / "org.yaml")
+    load(ctx.engine, org, read_catalog(examples / "catalog.yaml", org), T0)
+    fetch = MediaFetcher(BIG, 5.0, transport=httpx.MockTransport(remote), allow_private=True)
+    with TestClient(build_app(open311_routes(ctx, clock, fetch=fetch))) as test_client:
+        yield test_client
+
+
+def test_declared_attributes_are_listed_and_checked(district_client: TestClient,
+                                                    ctx: Context) -> None:
+    client = district_client
+    key = sources.create_key(ctx, "video-analytics", "taihe-helong", T0).key
+    listed = {s["service_code"]: s for s in client.get("/open311/v2/services.json").json()}
+    assert listed["street-occupation"]["metadata"] is True
+    assert listed["drainage-blockage"]["metadata"] is False
+    definition = client.get("/open311/v2/services/street-occupation.json").json()
+    violation, camera = definition["attributes"]
+    assert violation["code"] == "violation" and violation["datatype"] == "singlevaluelist"
+    assert violation["required"] is True and violation["order"] == 1
+    assert len(violation["values"]) == 9
+    assert violation["values"][0] == {"key": "out-of-store", "name": "出店经营"}
+    assert camera == {"variable": True, "code": "camera", "datatype": "string",
+                      "required": False, "datatype_description": None, "order": 2,
+                      "description": "摄像头编号", "values": []}
+    root = xml(client.get("/open311/v2/services/street-occupation.xml"))
+    assert root.findtext("attributes/attribute/values/value/key") == "out-of-store"
+
+    def raise_(**fields: str) -> httpx.Response:
+        return post(client, key, service_code="street-occupation", description="",
+                    **fields)
+
+    for fields, why in [({}, "required"),
+                        ({"attribute[violation]": "parking"}, "one of"),
+                        ({"attribute[violation]": "out-of-store", "attribute[speed]": "3"},
+                         "not an attribute")]:
+        refused = raise_(**fields)
+        assert refused.status_code == 400
+        assert errors(refused)[0]["description"].startswith("attribute[")
+        assert why in errors(refused)[0]["description"]
+    created = raise_(**{"attribute[violation]": "out-of-store", "attribute[camera]": "C-17"})
+    assert created.status_code == 201
+    with Session(ctx.engine) as session:
+        call = session.exec(select(Call)).one()
+    assert call.text == "占道经营整治\n摄像头编号: C-17\n违规类型: 出店经营"
+    monitor = sources.create_key(ctx, "water-quality", "taihe-helong", T0).key
+    bad_reading = post(client, monitor, service_code="pollution-discharge",
+                       **{"attribute[reading]": "high"})
+    assert bad_reading.status_code == 400 and "not a number" in bad_reading.text
+    assert post(client, monitor, service_code="pollution-discharge",
+                **{"attribute[indicator]": "ammonia",
+                   "attribute[reading]": "2.35"}).status_code == 201
+
+
+def test_a_catalog_list_attribute_needs_values(tmp_path: Any) -> None:
+    from pathlib import Path
+
+    from workflows.orgfile import OrgFileError, read_catalog, read_org
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    text = (examples / "catalog.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "catalog.yaml"
+    bad.write_text(text.replace("      - {code: reading, description: 监测值, datatype: number}",
+                                "      - {code: reading, description: 监测值, "
+                                "datatype: singlevaluelist}"), encoding="utf-8")
+    with pytest.raises(OrgFileError, match="needs values"):
+        read_catalog(bad, read_org(examples / "org.yaml"))

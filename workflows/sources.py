@@ -82,6 +82,7 @@ MAX_ATTRIBUTES = 10
 MAX_ATTRIBUTE_NAME = 32
 MAX_ATTRIBUTE_VALUE = 60
 ATTRIBUTE_PATTERN = r"^attribute\[[^\]]{1,32}\]$"
+MULTI_ATTRIBUTE_PATTERN = r"^attribute\[([^\]]{1,32})\]\[\]$"  # a multivaluelist's choices
 MAX_PAGE = 100_000
 # Shared with the OpenAPI document, in the subset of regex syntax Python and
 # JSON Schema (ECMA-262) read alike, so "valid by the document" is "accepted".
@@ -280,12 +281,30 @@ def _readable(key: SourceKey) -> ColumnElement[bool]:
 
 
 @dataclass(frozen=True)
+class ServiceAttribute:
+    """An attribute a system sends with a call on an item (catalog `attributes`)."""
+
+    code: str
+    description: str
+    datatype: str  # string, number, datetime, text, singlevaluelist, multivaluelist
+    required: bool
+    values: tuple[tuple[str, str], ...]  # (key, name) of a list's choices
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> ServiceAttribute:
+        return cls(str(data["code"]), str(data["description"]), str(data["datatype"]),
+                   bool(data.get("required")),
+                   tuple((str(v["key"]), str(v["name"])) for v in data.get("values") or ()))
+
+
+@dataclass(frozen=True)
 class Service:
     code: str
     name: str
     domain_code: str
     domain_name: str
     emergency: bool
+    attributes: tuple[ServiceAttribute, ...] = ()
 
 
 def services(ctx: Context) -> list[Service]:
@@ -296,7 +315,8 @@ def services(ctx: Context) -> list[Service]:
             .where(col(CatalogItem.active).is_(True))
             .order_by(col(Domain.id), col(CatalogItem.id))
         ).all()
-        return [Service(item.code, item.name, domain.code, domain.name, domain.emergency)
+        return [Service(item.code, item.name, domain.code, domain.name, domain.emergency,
+                        tuple(ServiceAttribute.of(a) for a in item.attributes or ()))
                 for item, domain in rows]
 
 
@@ -365,6 +385,7 @@ def _validate(report: SourceReport, key: SourceKey, item: CatalogItem | None) ->
     if len((report.address or "").strip()) > MAX_ADDRESS:
         raise InvalidInput(f"address_string is over {MAX_ADDRESS} characters",
                            reason="too_long", field="address_string")
+    _check_attributes(report, item)
     if len((report.description or "").strip()) > MAX_DESCRIPTION:
         raise InvalidInput(f"description is over {MAX_DESCRIPTION} characters",
                            reason="too_long", field="description")
@@ -388,12 +409,66 @@ def _validate(report: SourceReport, key: SourceKey, item: CatalogItem | None) ->
                            reason="bad_value", field="media_url")
 
 
+def _check_attribute(attribute: ServiceAttribute, value: str) -> None:
+    def refuse(why: str) -> InvalidInput:
+        return InvalidInput(f"attribute[{attribute.code}]: {why}", reason="bad_value",
+                            field=f"attribute[{attribute.code}]")
+
+    keys = {key for key, _ in attribute.values}
+    if attribute.datatype == "number":
+        try:
+            if not math.isfinite(float(value)):
+                raise ValueError(value)
+        except ValueError:
+            raise refuse("not a number") from None
+    elif attribute.datatype == "datetime":
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise refuse("not a W3C date-time") from None
+    elif attribute.datatype == "singlevaluelist" and value not in keys:
+        raise refuse(f"one of {', '.join(sorted(keys))}")
+    elif attribute.datatype == "multivaluelist" and not set(value.split(",")) <= keys:
+        raise refuse(f"some of {', '.join(sorted(keys))}")
+
+
+def _check_attributes(report: SourceReport, item: CatalogItem) -> None:
+    """An item that declares attributes takes those only, its required ones
+    given, each value of its type; an item that declares none takes any."""
+    declared = {a.code: a for a in (ServiceAttribute.of(d) for d in item.attributes or ())}
+    if not declared:
+        return
+    for code, attribute in declared.items():
+        if attribute.required and not report.attributes.get(code, "").strip():
+            raise InvalidInput(f"attribute[{code}]: required for {item.code}",
+                               reason="missing", field=f"attribute[{code}]")
+    for code, value in report.attributes.items():
+        if code not in declared:
+            raise InvalidInput(f"attribute[{code}]: not an attribute of {item.code} "
+                               f"({', '.join(declared)})", reason="unknown",
+                               field=f"attribute[{code}]")
+        if value.strip():
+            _check_attribute(declared[code], value)
+
+
 def _description(report: SourceReport, item: CatalogItem) -> str:
     """The call's text: the description (the item's name when the system sent
-    none), then the attributes it sent, one per line."""
+    none), then the attributes it sent, one per line — by their description
+    and, for lists, the names of the chosen values, when the item declares them."""
     text = (report.description or "").strip() or item.name
-    extra = [f"{name}: {value}" for name, value in sorted(report.attributes.items())]
-    return "\n".join([text, *extra])
+    declared = {a.code: a for a in (ServiceAttribute.of(d) for d in item.attributes or ())}
+    extra = []
+    for code, value in sorted(report.attributes.items()):
+        attribute = declared.get(code)
+        if attribute is None:
+            extra.append(f"{code}: {value}")
+            continue
+        names = dict(attribute.values)
+        shown = "、".join(names.get(key, key) for key in value.split(",")) if names else value
+        extra.append(f"{attribute.description}: {shown}")
+    whole = "\n".join([text, *extra])
+    # Long choice names could push a full report past a call's text limit.
+    return whole if len(whole) <= calls.MAX_TEXT else whole[: calls.MAX_TEXT - 1] + "…"
 
 
 def _distance_metres(a: tuple[float, float], b: tuple[float, float]) -> float:

@@ -47,12 +47,30 @@ _SERVICE: dict[str, Any] = {
     },
 }
 
+_ATTRIBUTE: dict[str, Any] = {
+    "type": "object",
+    "required": ["variable", "code", "datatype", "required", "order", "description", "values"],
+    "properties": {
+        "variable": {"type": "boolean"},
+        "code": {"type": "string"},
+        "datatype": {"type": "string", "enum": ["string", "number", "datetime", "text",
+                                                "singlevaluelist", "multivaluelist"]},
+        "required": {"type": "boolean"},
+        "datatype_description": _NULLABLE_STRING,
+        "order": {"type": "integer"},
+        "description": {"type": "string"},
+        "values": {"type": "array", "items": {
+            "type": "object", "required": ["key", "name"],
+            "properties": {"key": {"type": "string"}, "name": {"type": "string"}}}},
+    },
+}
+
 _DEFINITION: dict[str, Any] = {
     "type": "object",
     "required": ["service_code", "attributes"],
     "properties": {
         "service_code": {"type": "string"},
-        "attributes": {"type": "array", "items": {"type": "object"}},
+        "attributes": {"type": "array", "items": _ATTRIBUTE},
     },
 }
 

@@ -58,8 +58,8 @@ class BadRequest(Exception):
 
 
 def _field_error(failure: WorkflowError) -> str:
-    field = failure.params.get("field")
-    return f"{field}: {failure}" if field else str(failure)
+    field, text = failure.params.get("field"), str(failure)
+    return f"{field}: {text}" if field and not text.startswith(str(field)) else text
 
 
 class Open311Api:
@@ -141,7 +141,7 @@ class Open311Api:
         rows = await run_in_threadpool(sources.services, self.ctx)
         return respond(fmt, "services", "service", [{
             "service_code": s.code, "service_name": s.name,
-            "description": f"{s.domain_name} · {s.name}", "metadata": False,
+            "description": f"{s.domain_name} · {s.name}", "metadata": bool(s.attributes),
             "type": "realtime", "keywords": ", ".join([s.domain_code, *s.code.split("-")]),
             "group": s.domain_name,
         } for s in rows])
@@ -150,10 +150,17 @@ class Open311Api:
         await self.key(self.given_key(request), required=False)
         code = str(request.path_params["code"])
         found = await run_in_threadpool(sources.service, self.ctx, code)
-        # No catalog item declares attributes yet (metadata is false for all):
-        # what a system sends as attribute[...] is kept on the call's text.
-        return respond(fmt, "service_definition", "", {"service_code": found.code,
-                                                       "attributes": []})
+        # An item without attributes (metadata false) takes any attribute[...]
+        # and keeps it on the call's text; one with attributes takes those.
+        return respond(fmt, "service_definition", "", {
+            "service_code": found.code,
+            "attributes": [{
+                "variable": True, "code": a.code, "datatype": a.datatype,
+                "required": a.required, "datatype_description": None, "order": order,
+                "description": a.description,
+                "values": [{"key": key, "name": name} for key, name in a.values],
+            } for order, a in enumerate(found.attributes, start=1)],
+        })
 
     # --- requests ----------------------------------------------------------------------
 
@@ -227,7 +234,12 @@ class Open311Api:
             raise BadRequest(400, f"body: not a UTF-8 form ({failure})") from None
         form: dict[str, str] = {}
         for name, value in pairs:
-            form.setdefault(name, value)  # the first of repeated fields counts
+            multi = re.fullmatch(sources.MULTI_ATTRIBUTE_PATTERN, name)
+            if multi:  # attribute[code][]=a&attribute[code][]=b: a multivaluelist
+                key = f"attribute[{multi.group(1)}]"
+                form[key] = f"{form[key]},{value}" if key in form else value
+            else:
+                form.setdefault(name, value)  # the first of repeated fields counts
         return form
 
     @staticmethod
