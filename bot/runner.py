@@ -1,7 +1,7 @@
 """`youhu run`: everything configured — the Telegram bot (polling or webhook),
 the WeCom app (its callback served with the webhook on `http.host`:`http.port`),
-the scheduler and the deliverer — until SIGTERM or Ctrl-C. Either channel
-runs alone or both together."""
+the scheduler, the deliverer and (with `board.url`) the dispatch board, until
+SIGTERM or Ctrl-C. Either channel runs alone or both together."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import uvicorn
 from starlette.routing import BaseRoute
 
 from bot.app import build_context
+from bot.board import Board, board_routes
 from bot.delivery import Channel, Deliverer
 from bot.scheduler import Scheduler
 from bot.settings import Settings
@@ -85,6 +86,10 @@ async def run(settings: Settings) -> int:
     if not channels:
         print(NO_CHANNEL)
         return 2
+    board: Board | None = None
+    if ctx.board_url is not None:
+        board, board_routes_ = board_routes(ctx, _now, changed=kick)
+        routes.extend(board_routes_)
 
     deliverer = Deliverer(ctx, channels, _now)
     scheduler = Scheduler(ctx, deliverer, _now, settings.scheduler.sweep_seconds,
@@ -108,6 +113,9 @@ async def run(settings: Settings) -> int:
         await wecom.start()
     scheduler.start()
     log.info("youhu is running (%s)", ", ".join(c.name for c in channels))
+    if board is not None:
+        print(f"The dispatch board is at {ctx.board_url}/board/ "
+              f"(served on {settings.http.host}:{settings.http.port}).", flush=True)
     print(f"youhu is running: {', '.join(c.name for c in channels)}. Stop with Ctrl-C.",
           flush=True)
     try:
@@ -117,6 +125,8 @@ async def run(settings: Settings) -> int:
         await scheduler.stop()
         if telegram is not None:
             await telegram.stop()
+        if board is not None:
+            board.stopping.set()  # end the live streams, or the server waits on them
         if server is not None:
             server.should_exit = True  # no new callbacks while the last ones finish
         if wecom is not None:

@@ -9,10 +9,11 @@ from handlers.labels import LANGUAGE_NAMES
 from handlers.messages import Reply
 from handlers.turn import Turn
 from models import Locale, Role
-from workflows import members, queries
+from workflows import board, members, queries
 
 READERS = frozenset({Role.DISPATCHER, Role.ADMIN, Role.SUPERVISOR})
 DECIDERS = frozenset({Role.DISPATCHER, Role.ADMIN})
+BOARD_USERS = board.roles_allowed(board.BoardAction.LOG_IN)
 
 _HELP: list[tuple[frozenset[Role] | None, str]] = [
     (frozenset({Role.CALLER}), N_("/call: raise a call for help")),
@@ -27,6 +28,7 @@ _HELP: list[tuple[frozenset[Role] | None, str]] = [
     (DECIDERS, N_("/approve <request> [department code] or /refuse <request>: decide an "
                   "extension or a return")),
     (frozenset({Role.ADMIN}), N_("/invite <member code>: a one-time registration code")),
+    (BOARD_USERS, N_("/board: a link to the dispatch board")),
     (None, N_("/lang: language")),
     (None, N_("/cancel: stop what you are doing")),
     (None, N_("/help: this list")),

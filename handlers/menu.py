@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from handlers.i18n import N_, Translator
 from models import Locale, Role
+from workflows.board import BoardAction, roles_allowed
 
 ALL = frozenset(Role)
 CALLERS = frozenset({Role.CALLER})
@@ -23,6 +24,7 @@ _MENU: list[tuple[str, frozenset[Role], str]] = [
     ("approve", DECIDERS, N_("Approve a request")),
     ("refuse", DECIDERS, N_("Refuse a request")),
     ("invite", frozenset({Role.ADMIN}), N_("Invite a member")),
+    ("board", roles_allowed(BoardAction.LOG_IN), N_("The dispatch board")),
     ("help", ALL, N_("What I can do")),
     ("lang", ALL, N_("Language")),
     ("cancel", ALL, N_("Stop what you are doing")),
