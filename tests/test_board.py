@@ -481,6 +481,12 @@ def test_the_report_page(client: TestClient, bctx: Context, org: Org, clock: Clo
     sign_in(client, bctx, "water-head", clock.now)
     page = client.get("/board/report?month=2025-09")
     assert page.status_code == 200 and "2025-09" in page.text and "water" in page.text
+    # A head reads their own department's line only.
+    assert "housing" not in page.text and "响应率" in page.text
+    client.cookies.clear()
+    sign_in(client, bctx, "supervisor", clock.now)
+    district = client.get("/board/report?month=2025-09").text
+    assert "housing" in district and "water" in district
     assert client.get("/board/report?month=never").status_code == 400
 
 

@@ -145,8 +145,9 @@ def browser() -> Iterator[Any]:
 def link_from_chat(running: Running, user_id: int) -> str:
     since = len(running.tg.sent)
     running.tg.user_sends_command(user_id, "board")
-    message = running.tg.wait_for(lambda m: m.chat_id == user_id and bool(m.text), since=since,
-                                  timeout=30)
+    # Other messages may reach the same chat meanwhile (a new call's notice).
+    message = running.tg.wait_for(lambda m: m.chat_id == user_id and bool(LINK.search(
+        m.text or "")), since=since, timeout=30)
     found = LINK.search(message.text or "")
     assert found, message.text
     return found.group(1)

@@ -1,10 +1,8 @@
 """Who may use the dispatch board, and how a browser signs in to it.
 
-Permissions: every board check asks `may(member, what)` and the list of
-calls asks `call_scope(member)`. They hold the board's part of the policy in
-one place; when the one permission policy of the whole system lands
-(`workflows.access`), these two functions ask it instead, and nothing else
-in the board changes.
+Permissions: every board check asks `may(member, what)`, the list of calls
+`call_scope(member)` and the figures `report_scope(member)`; all three only
+translate the board's questions into the one policy, `workflows.access`.
 
 Login without passwords: `/board` in chat creates a one-time link
 (`issue_link`). Its token is 256 random bits, sent only in the member's own
@@ -31,6 +29,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from models import BoardLogin, BoardSession, Member, Role, Unit, session_scope
+from workflows import access
 from workflows.context import Context
 from workflows.errors import NotAllowed, NotFound, WrongState
 
@@ -39,40 +38,38 @@ SESSION_LIFETIME = timedelta(hours=8)
 
 
 class BoardAction(StrEnum):
-    """What a member may ask to do on the board."""
+    """What a member may ask to do on the board, each answered by the one
+    policy (`workflows.access`)."""
 
     LOG_IN = "board.log_in"
     READ_ALL_CALLS = "board.read_all_calls"  # every call, not only the own department's
     DISPATCH = "board.dispatch"  # assign calls, decide extensions and returns
-    READ_REPORT = "board.read_report"
     REVOKE_SESSIONS = "board.revoke_sessions"
 
 
-_ALLOWED: dict[BoardAction, frozenset[Role]] = {
-    BoardAction.LOG_IN: frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.HEAD, Role.ADMIN}),
-    BoardAction.READ_ALL_CALLS: frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
-    BoardAction.DISPATCH: frozenset({Role.DISPATCHER, Role.ADMIN}),
-    BoardAction.READ_REPORT: frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.HEAD, Role.ADMIN}),
-    BoardAction.REVOKE_SESSIONS: frozenset({Role.ADMIN}),
+_POLICY: dict[BoardAction, access.Permission | access.Command] = {
+    BoardAction.LOG_IN: access.Command.BOARD,
+    BoardAction.READ_ALL_CALLS: access.Permission.READ_ALL_CALLS,
+    # /assign, /approve and /refuse are all this permission in the policy.
+    BoardAction.DISPATCH: access.Permission.DECIDE_REQUESTS,
+    BoardAction.REVOKE_SESSIONS: access.Permission.REVOKE_BOARD_SESSIONS,
 }
 
 
-def roles_allowed(what: BoardAction) -> frozenset[Role]:
-    """The roles `may` lets do `what` (for the chat's help and command menu)."""
-    return _ALLOWED[what]
-
-
 def may(member: Member, what: BoardAction) -> bool:
-    """Whether `member` may do `what` on the board: the command centre,
-    the supervision office, department heads and admins log in; callers and
+    """Whether `member` may do `what` on the board: the command centre, the
+    supervision office, department heads and admins log in; callers and
     liaisons do not (they have the chat). Only the command centre dispatches."""
-    return member.active and member.role in _ALLOWED[what]
+    return member.active and access.may(access.Actor.of(member), _POLICY[what])
 
 
 @dataclass(frozen=True)
 class CallScope:
-    """Which calls a member sees: all of them, or those a department takes part in."""
+    """Which calls a member sees: all of them, or those a department takes
+    part in (lead or assisting), which is what `access.Permission.READ_CALL`
+    grants a head. `actor` is asked again for each call opened."""
 
+    actor: access.Actor
     department_id: int | None  # None: every call
 
     @property
@@ -84,11 +81,24 @@ def call_scope(member: Member) -> CallScope:
     """A head sees the calls their department leads or assists; the command
     centre, the supervision office and admins see every call. Anyone else
     is refused (they cannot log in in the first place)."""
+    actor = access.Actor.of(member)
     if may(member, BoardAction.READ_ALL_CALLS):
-        return CallScope(None)
-    if member.active and member.role is Role.HEAD:
-        return CallScope(member.unit_id)
+        return CallScope(actor, None)
+    if may(member, BoardAction.LOG_IN):
+        return CallScope(actor, member.unit_id)
     raise NotAllowed(f"{member.code} may not read calls on the board", action="board")
+
+
+def report_scope(member: Member) -> int | None:
+    """Whose figures `member` may read on the board: None for the district's
+    (every department), or their own department's id. Refused otherwise."""
+    actor = access.Actor.of(member)
+    if member.active and access.may(actor, access.Permission.READ_DISTRICT_REPORT):
+        return None
+    if member.active and access.may(actor, access.Permission.READ_DEPARTMENT_REPORT,
+                                    department_id=member.unit_id):
+        return member.unit_id
+    raise NotAllowed(f"{member.code} may not read the figures", action="report")
 
 
 # --- login links and sessions -----------------------------------------------

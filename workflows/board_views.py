@@ -38,6 +38,7 @@ from models import (
     UnitKind,
     session_scope,
 )
+from workflows import access
 from workflows.board import CallScope
 from workflows.context import Context
 from workflows.deadlines import working_time_between
@@ -309,10 +310,8 @@ class CallDetail:
     department_ids: frozenset[int] = field(default_factory=frozenset)
 
 
-def _may_see(session: Session, scope: CallScope, call_id: int) -> bool:
-    if scope.everything:
-        return True
-    return session.get(CallDepartment, (call_id, scope.department_id)) is not None
+def _may_see(session: Session, scope: CallScope, call: Call) -> bool:
+    return access.may(scope.actor, access.Permission.READ_CALL, access.facts(session, call))
 
 
 def call_detail(ctx: Context, scope: CallScope, call_id: int, now: datetime) -> CallDetail:
@@ -322,7 +321,7 @@ def call_detail(ctx: Context, scope: CallScope, call_id: int, now: datetime) -> 
         call = session.get(Call, call_id)
         if call is None:
             raise NotFound(f"no call {call_id}", what="call")
-        if not _may_see(session, scope, call_id):
+        if not _may_see(session, scope, call):
             raise NotAllowed(f"{call.number} is another department's call",
                              number=call.number, action="read")
         names = dict(session.exec(
@@ -392,8 +391,11 @@ def photo_of_call(ctx: Context, scope: CallScope, sha256: str) -> str | None:
     """The content type of a photo `scope` may see (it belongs to a call in
     scope), or None: photos are served only to who may read their call."""
     with session_scope(ctx.engine) as session:
-        for attachment in session.exec(select(Attachment).where(Attachment.sha256 == sha256)):
-            if _may_see(session, scope, attachment.call_id):
+        for attachment, call in session.exec(
+            select(Attachment, Call).join(Call, col(Call.id) == col(Attachment.call_id))
+            .where(Attachment.sha256 == sha256)
+        ):
+            if _may_see(session, scope, call):
                 return attachment.content_type
         return None
 

@@ -240,7 +240,9 @@ class Board:
         if signed is None:
             return self._signed_out(request)
         t = _translator(self.ctx, signed)
-        if not board.may(signed.member, BoardAction.READ_REPORT):
+        try:
+            department_id = board.report_scope(signed.member)
+        except NotAllowed:
             return self._refuse(request, 403, N_("You may not do this."), signed)
         tz = self.ctx.rules.tz
         try:
@@ -250,7 +252,12 @@ class Board:
             return self._refuse(request, 400, N_("Usage: /stats [YYYY-MM], e.g. /stats 2025-10"),
                                 signed)
         result = report(self.ctx, period, self.now())
+        # A head reads their own department's line, not the district's.
+        own = {u.code for u in queries.departments(self.ctx) if u.id == department_id}
+        shown = [d for d in result.departments
+                 if department_id is None or d.department_code in own]
         return self._render(request, "report.html", t, signed=signed, result=result,
+                            departments=shown, district=department_id is None,
                             title=t._("Figures for %(period)s", period=period.label))
 
     def photo(self, request: Request) -> Response:
@@ -371,8 +378,19 @@ def _html_lang(locale: Locale) -> str:
 
 
 def _may(signed: SignedIn | None) -> dict[str, bool]:
-    return {action.name.lower(): signed is not None and board.may(signed.member, action)
-            for action in BoardAction}
+    """What the page offers (links, forms); each action checks again."""
+    allowed = {action.name.lower(): signed is not None and board.may(signed.member, action)
+               for action in BoardAction}
+    allowed["read_report"] = signed is not None and _may_read_report(signed)
+    return allowed
+
+
+def _may_read_report(signed: SignedIn) -> bool:
+    try:
+        board.report_scope(signed.member)
+    except NotAllowed:
+        return False
+    return True
 
 
 def _int(value: str | None) -> int | None:
