@@ -30,7 +30,6 @@ import pytest
 from sqlmodel import Session, select
 
 from models import Call, CallStatus, MediaStore, Member, make_engine, upgrade_to_head
-from tests.conftest import PNG
 from tests.fakes.telegram_api import FakeTelegram
 from workflows import board, calls
 from workflows.context import Context
@@ -173,6 +172,24 @@ def check_accessibility(page: Any, name: str) -> None:
     assert result == [], f"{name}: " + json.dumps(result, ensure_ascii=False, indent=1)
 
 
+def photo_png(width: int = 160, height: int = 120, red: int = 200) -> bytes:
+    """A real, visible PNG (a colour gradient), written with zlib."""
+    import struct
+    import zlib
+
+    rows = b"".join(b"\x00" + bytes(
+        value for x in range(width) for value in (red, (x * 255) // width, (y * 255) // height))
+        for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
 def member_id(running: Running, code: str) -> int:
     with Session(running.ctx.engine) as session:
         return session.exec(select(Member).where(Member.code == code)).one().id or 0
@@ -194,7 +211,7 @@ def test_sign_in_see_a_call_arrive_live_and_assign_it(running: Running, browser:
     call = calls.raise_call(running.ctx, member_id(running, "zhang-wei"), datetime.now(UTC),
                             "路口井盖丢失，夜间危险", location_text="钟落潭镇政府路口",
                             latitude=23.3952, longitude=113.4123,
-                            photos=[Photo(PNG)])
+                            photos=[Photo(photo_png())])
     page.get_by_role("link", name=call.number).wait_for()
     assert page.evaluate("window.youhuNoReload") is True
     assert "路口井盖丢失" in page.inner_text("#live")
@@ -202,7 +219,10 @@ def test_sign_in_see_a_call_arrive_live_and_assign_it(running: Running, browser:
 
     page.get_by_role("link", name=call.number).click()
     page.wait_for_url(f"{running.url}/board/calls/{call.id}")
-    assert page.get_by_role("img", name="处置前 1").is_visible()
+    before = page.get_by_role("img", name="处置前 1")
+    assert before.is_visible()
+    assert before.evaluate("img => img.naturalWidth") == 160  # the photo itself, served
+    assert page.locator(".photos").nth(1).inner_text().endswith("无照片。")  # no after photo
     assert "openstreetmap.org" in (page.get_by_role("link", name=re.compile("23.39520"))
                                    .get_attribute("href") or "")
     check_accessibility(page, "call")
@@ -215,6 +235,19 @@ def test_sign_in_see_a_call_arrive_live_and_assign_it(running: Running, browser:
         m.text or m.caption or ""), since=since, timeout=30)
     assert "井盖" in (alert.text or alert.caption or "")
     check_accessibility(page, "call-dispatched")
+
+    # The department fixes it; the open page shows the after photo beside the before one.
+    page.evaluate("window.youhuNoReload = true")
+    liaison, now = member_id(running, "he-wenbin"), datetime.now(UTC)
+    calls.acknowledge(running.ctx, call.id or 0, liaison, now)
+    calls.respond(running.ctx, call.id or 0, liaison, now, "已安排人员")
+    calls.resolve(running.ctx, call.id or 0, liaison, now, "已更换井盖",
+                  photos=[Photo(photo_png(red=30))])
+    after = page.get_by_role("img", name="处置后 1")
+    after.wait_for()
+    assert after.evaluate("img => img.naturalWidth") == 160
+    assert page.evaluate("window.youhuNoReload") is True
+    check_accessibility(page, "call-before-after")
 
 
 def test_a_head_sees_their_department_only(running: Running, browser: Any) -> None:

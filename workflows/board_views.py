@@ -43,7 +43,7 @@ from workflows.board import CallScope
 from workflows.context import Context
 from workflows.deadlines import working_time_between
 from workflows.errors import NotAllowed, NotFound
-from workflows.lifecycle import OPEN_STATES
+from workflows.lifecycle import OPEN_STATES, Action
 from workflows.queries import overdue_now
 
 PER_PAGE = 50
@@ -308,6 +308,8 @@ class CallDetail:
     dossier: dict[str, Any] | None
     dossier_at: datetime | None
     department_ids: frozenset[int] = field(default_factory=frozenset)
+    # The lifecycle actions the reader may take on the call now (the policy's answer).
+    allowed: frozenset[Action] = field(default_factory=frozenset)
 
 
 def _may_see(session: Session, scope: CallScope, call: Call) -> bool:
@@ -321,7 +323,8 @@ def call_detail(ctx: Context, scope: CallScope, call_id: int, now: datetime) -> 
         call = session.get(Call, call_id)
         if call is None:
             raise NotFound(f"no call {call_id}", what="call")
-        if not _may_see(session, scope, call):
+        subject = access.facts(session, call)
+        if not access.may(scope.actor, access.Permission.READ_CALL, subject):
             raise NotAllowed(f"{call.number} is another department's call",
                              number=call.number, action="read")
         names = dict(session.exec(
@@ -384,6 +387,7 @@ def call_detail(ctx: Context, scope: CallScope, call_id: int, now: datetime) -> 
             dossier=dict(referral.data.get("dossier") or {}) if referral else None,
             dossier_at=referral.at if referral else None,
             department_ids=frozenset(p.department_id for p in participants),
+            allowed=frozenset(access.allowed_actions(scope.actor, subject)),
         )
 
 

@@ -39,6 +39,7 @@ from workflows.board import BoardAction, SignedIn
 from workflows.board_views import CallFilter, Sort
 from workflows.context import Context
 from workflows.errors import NotAllowed, NotFound, WorkflowError
+from workflows.lifecycle import OPEN_STATES, Action
 from workflows.stats import Period, report
 
 log = logging.getLogger(__name__)
@@ -227,7 +228,8 @@ class Board:
         return self._render(
             request, "call.html", t, signed=signed, call=detail,
             departments=queries.departments(self.ctx),
-            assignable=detail.status in _ASSIGNABLE,
+            assignable=Action.ASSIGN in detail.allowed,
+            deciding={Action.GRANT_EXTENSION, Action.UPHOLD_RETURN} & detail.allowed,
             notice=t._("Done: the call was updated and the people concerned are told.")
             if notice else None,
             error=request.query_params.get("error"),
@@ -363,9 +365,7 @@ class Board:
 
 # --- helpers ---------------------------------------------------------------------
 
-_OPEN_LISTED = frozenset(s for s in CallStatus if s not in (CallStatus.CLOSED,
-                                                            CallStatus.WITHDRAWN))
-_ASSIGNABLE = frozenset({CallStatus.PENDING_DISPATCH, CallStatus.DISPATCHED})
+_OPEN_LISTED = OPEN_STATES  # the table lists open calls; a state filter picks among them
 
 
 def _translator(ctx: Context, signed: SignedIn | None) -> Translator:
