@@ -30,6 +30,5 @@ class BoardSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=64)
     created_at: datetime
     expires_at: datetime
-    last_seen_at: datetime
     revoked_at: datetime | None = None
     revoked_by: int | None = Field(default=None, foreign_key="member.id")

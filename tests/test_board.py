@@ -275,6 +275,25 @@ def test_the_revoke_command(bctx: Context, org: Org, db_url: str, clock: Clock,
     assert main(["board-sessions", "revoke"]) == 2  # neither --member nor --all
 
 
+def test_an_admin_revokes_sessions_in_chat(client: TestClient, bctx: Context, org: Org,
+                                           clock: Clock) -> None:
+    sign_in(client, bctx, "water-head", clock.now)
+    dispatcher = Chat(bctx, "dispatcher", now=clock.now)
+    dispatcher.send("/board revoke water-head")
+    assert "未做任何更改" in dispatcher.text  # only admins revoke
+    assert client.get("/board/").status_code == 200
+    admin = Chat(bctx, "admin", now=clock.now)
+    admin.send("/help")
+    assert "/board revoke" in admin.text
+    admin.send("/board revoke water-head")
+    assert "1" in admin.text
+    assert client.get("/board/").status_code == 401
+    admin.send("/board revoke nobody")
+    assert "nobody" in admin.text
+    admin.send("/board revoke")
+    assert "/board revoke <" in admin.text
+
+
 # --- what each sees ------------------------------------------------------------------------
 
 

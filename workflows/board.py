@@ -165,7 +165,7 @@ def redeem_link(ctx: Context, token: str, now: datetime) -> NewSession:
         expires = now + SESSION_LIFETIME
         session.add(BoardSession(token_digest=_digest(session_token), member_id=member.id or 0,
                                  csrf_token=secrets.token_urlsafe(32), created_at=now,
-                                 expires_at=expires, last_seen_at=now))
+                                 expires_at=expires))
         session.commit()
         return NewSession(session_token, member.id or 0, expires)
 
