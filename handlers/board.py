@@ -5,10 +5,10 @@ sessions at once."""
 
 from __future__ import annotations
 
+from handlers.errors import describe
 from handlers.messages import Reply
 from handlers.turn import Turn
 from workflows import board
-from handlers.errors import describe
 from workflows.errors import NotAllowed, WorkflowError
 
 LOGIN_PATH = "/board/login/"
