@@ -331,3 +331,30 @@ def test_report_page_sign_out_and_keyboard(running: Running, browser: Any) -> No
     page.goto(f"{running.url}/board/")
     assert "尚未登录" in page.inner_text("main")
     check_accessibility(page, "signed-out")
+
+
+def test_pages_read_without_javascript(running: Running, tmp_path: Path) -> None:
+    """Reading needs no script: the table, a call and the filters work as plain HTML."""
+    from playwright.sync_api import sync_playwright
+
+    call = calls.raise_call(running.ctx, member_id(running, "zhang-wei"), datetime.now(UTC),
+                            "不用脚本也能看到", item_code="drainage-blockage")
+    link = link_from_chat(running, DISPATCHER)
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_ARGS, java_script_enabled=False)
+        try:
+            page = context.new_page()
+            page.goto(link)
+            page.get_by_role("button").first.click()
+            page.wait_for_url(f"{running.url}/board/")
+            page.get_by_label("编号或关键词").fill("不用脚本")
+            page.get_by_role("button", name="查询").click()
+            page.wait_for_url(re.compile(r".*q=.*"))
+            assert call.number in page.inner_text("#live")
+            page.get_by_role("link", name=call.number).click()
+            assert "不用脚本也能看到" in page.inner_text("main")
+            page.screenshot(path=str(ARTEFACTS / "call-without-javascript.png"), full_page=True)
+        finally:
+            context.close()
