@@ -114,6 +114,33 @@ def _invite(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _board_sessions(settings: Settings, args: argparse.Namespace) -> int:
+    """`youhu board-sessions list` and `revoke --member CODE | --all`: the
+    operator (an admin at the server) ends board sessions at once."""
+    from bot.app import build_context
+    from workflows.board import live_sessions, revoke_sessions
+    from workflows.errors import WorkflowError
+
+    ctx = build_context(settings)
+    if args.action == "list":
+        for row in live_sessions(ctx, _now()):
+            since = row.created_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+            until = row.expires_at.astimezone(settings.tz).strftime("%H:%M")
+            print(f"{row.id}\t{row.member_code}\t{row.role}\t{row.unit_name}\t"
+                  f"since {since}, until {until}")
+        return 0
+    if not args.all and not args.member:
+        print("youhu board-sessions revoke: name --member CODE, or --all", file=sys.stderr)
+        return 2
+    try:
+        ended = revoke_sessions(ctx, None if args.all else args.member, None, _now())
+    except WorkflowError as error:
+        print(f"youhu board-sessions: {error}", file=sys.stderr)
+        return 1
+    print(f"ended {ended} board session(s); unused login links are void")
+    return 0
+
+
 def _apikey(settings: Settings, args: argparse.Namespace) -> int:
     """`youhu apikey create|list|revoke`: keys of the systems that raise calls
     over Open311 (workflows.sources)."""
@@ -186,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--hours", type=int, default=72, help="valid for this many hours")
     invite.set_defaults(handler=_invite)
 
+    sessions = commands.add_parser("board-sessions",
+                                   help="list or revoke dispatch board sessions")
+    sessions.add_argument("action", choices=["list", "revoke"])
+    sessions.add_argument("--member", help="revoke this member's sessions (member code)")
+    sessions.add_argument("--all", action="store_true", help="revoke every session")
+    sessions.set_defaults(handler=_board_sessions)
     apikey = commands.add_parser("apikey", help="API keys of systems calling over Open311")
     keys = apikey.add_subparsers(dest="action", required=True)
     create = keys.add_parser("create", help="a new key, printed once")

@@ -1,6 +1,7 @@
 """SQLModel tables and the database session. Importing this package registers
 every table on `SQLModel.metadata`."""
 
+from models.board import BoardLogin, BoardSession
 from models.calls import (
     Attachment,
     AttachmentStage,
@@ -30,6 +31,8 @@ __all__ = [
     "ApiKey",
     "Attachment",
     "AttachmentStage",
+    "BoardLogin",
+    "BoardSession",
     "Call",
     "CallDepartment",
     "CallRequest",

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, or_, select
+from sqlalchemy import ColumnElement
+from sqlmodel import Session, and_, col, or_, select
 
 from models import (
     Attachment,
@@ -223,18 +224,24 @@ def calls_of_caller(ctx: Context, member_id: int, limit: int = 10) -> list[CallV
         return [_view(session, call) for call in rows]
 
 
+def overdue_now(now: datetime) -> ColumnElement[bool]:
+    """The condition "overdue now": open, with a deadline passed and its step
+    not done. `/overdue` and the board's filter both ask it."""
+    return and_(
+        col(Call.status).in_(OPEN_STATES),
+        or_(
+            (col(Call.acknowledged_at).is_(None)) & (col(Call.acknowledge_due) < now),
+            (col(Call.responded_at).is_(None)) & (col(Call.respond_due) < now),
+            (col(Call.resolved_at).is_(None)) & (col(Call.resolve_due) < now),
+        ),
+    )
+
+
 def overdue_calls(ctx: Context, now: datetime, limit: int = 30) -> list[CallView]:
     """Open calls with a deadline passed and its step not done, oldest first."""
     with session_scope(ctx.engine) as session:
         rows = session.exec(
-            select(Call).where(
-                col(Call.status).in_(OPEN_STATES),
-                or_(
-                    (col(Call.acknowledged_at).is_(None)) & (col(Call.acknowledge_due) < now),
-                    (col(Call.responded_at).is_(None)) & (col(Call.respond_due) < now),
-                    (col(Call.resolved_at).is_(None)) & (col(Call.resolve_due) < now),
-                ),
-            ).order_by(col(Call.raised_at)).limit(limit)
+            select(Call).where(overdue_now(now)).order_by(col(Call.raised_at)).limit(limit)
         ).all()
         return [_view(session, call) for call in rows]
 
