@@ -1,7 +1,7 @@
 """board sessions
 
 Revision ID: w012
-Revises: o013
+Revises: o013b
 Create Date: 2026-12-02 16:32:12.079389
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = 'w012'
-down_revision: str | None = 'o013'
+down_revision: str | None = 'o013b'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
