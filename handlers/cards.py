@@ -42,6 +42,16 @@ def deadlines(t: Translator, view: CallView) -> str:
     )
 
 
+def time_left(t: Translator, limit: str, due: datetime, now: datetime) -> str:
+    """How long is left to meet the deadline `due` of `limit` (or how late it is)."""
+    what = t._(labels.LIMIT.get(str(limit), "resolve"))
+    if due >= now:
+        return t._("%(left)s left to %(what)s (by %(due)s)", left=t.duration(due - now),
+                   what=what, due=_when(t, due))
+    return t._("%(late)s late to %(what)s (was due %(due)s)", late=t.duration(now - due),
+               what=what, due=_when(t, due))
+
+
 def card(t: Translator, view: CallView) -> str:
     """The call in full, as an alert or a notice shows it."""
     item = view.item_name or t._("not sure (the command centre routes it)")

@@ -15,7 +15,8 @@ DECIDERS = frozenset({Role.DISPATCHER, Role.ADMIN})
 
 _MENU: list[tuple[str, frozenset[Role], str]] = [
     ("call", CALLERS, N_("Raise a call")),
-    ("mine", CALLERS, N_("My calls")),
+    ("mine", CALLERS | {Role.LIAISON, Role.HEAD}, N_("My calls")),
+    ("queue", DECIDERS, N_("Waiting for a decision")),
     ("stats", READERS, N_("Monthly figures")),
     ("overdue", READERS, N_("Overdue calls")),
     ("find", READERS, N_("Find calls")),
