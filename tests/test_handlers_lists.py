@@ -106,3 +106,22 @@ def test_an_action_typed_as_words(ctx: Context, org: Org) -> None:
     dispatcher = Chat(ctx, "dispatcher")
     dispatcher.send("签收")
     assert "/queue" in dispatcher.text
+
+
+def test_a_press_on_the_alert_of_a_rerouted_call_says_where_it_went(ctx: Context,
+                                                                     org: Org) -> None:
+    from tests.test_handlers_chat import inbox
+
+    cid = raised(ctx, org)
+    alert = inbox(ctx, "water-liaison")
+    calls.assign(ctx, cid, org.dispatcher, T0, "urban")
+    liaison = Chat(ctx, "water-liaison")
+    liaison.press("签收", alert)
+    assert liaison.text == "BY-2025-000001 已改派至urban，不再由本部门办理。未做任何更改。"
+    assert "。未做任何更改。" in liaison.text and status(ctx, cid) is CallStatus.DISPATCHED
+    liaison.press("退回", alert)
+    assert "已改派至" in liaison.text
+    # Someone who was never alerted is simply refused.
+    housing = Chat(ctx, "housing-liaison")
+    housing.press("签收", alert)
+    assert "已改派" not in housing.text and "未做任何更改" in housing.text

@@ -19,6 +19,8 @@ from models import (
     CallDepartment,
     CallRequest,
     CallStatus,
+    Member,
+    OutboxMessage,
     ParticipantRole,
     RequestStatus,
     session_scope,
@@ -104,3 +106,19 @@ def dispatch_queue(ctx: Context, limit: int = 20) -> list[Decision]:
     items.sort(key=lambda item: item[2])
     return [Decision(call_view(ctx, call_id), request, since)
             for call_id, request, since in items[:limit]]
+
+
+def left_department(ctx: Context, call_id: int, department_id: int) -> bool:
+    """True when the department was alerted to the call but no longer takes
+    part in it (the command centre rerouted it, or upheld its return) — so a
+    press on the old alert is told where the call went, not just "no"."""
+    with session_scope(ctx.engine) as session:
+        if session.get(CallDepartment, (call_id, department_id)) is not None:
+            return False
+        alerted = session.exec(
+            select(OutboxMessage.id)
+            .join(Member, col(Member.id) == col(OutboxMessage.member_id))
+            .where(OutboxMessage.call_id == call_id, OutboxMessage.template == "call_alert",
+                   Member.unit_id == department_id)
+        ).first()
+        return alerted is not None
