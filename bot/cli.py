@@ -111,6 +111,19 @@ def _invite(settings: Settings, args: argparse.Namespace) -> int:
     until = invite.expires_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
     print(f"invite code for {args.member}: {invite.code} (valid once, until {until})")
     print(f"they send: /start {invite.code}")
+    if settings.telegram.token is None:
+        print("(no Telegram token configured: no deep link; WeCom members type the line above)")
+        return 0
+    from bot.invitelink import bot_username, deep_link, write_qr
+
+    username = bot_username(ctx.media.root, settings.telegram)
+    if username is None:
+        print("(Telegram could not be asked for the bot's username: no deep link this time)")
+        return 0
+    link = deep_link(username, invite.code)
+    print(f"or open on Telegram: {link}")
+    qr = write_qr(link, Path(args.qr or f"invite-{args.member}.png"))
+    print(f"QR code of the link (to forward): {qr}")
     return 0
 
 
@@ -149,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     invite = commands.add_parser("invite", help="a one-time registration code for a member")
     invite.add_argument("--member", required=True, help="member code")
     invite.add_argument("--hours", type=int, default=72, help="valid for this many hours")
+    invite.add_argument("--qr", metavar="PATH",
+                        help="where to write the link's QR code (default invite-MEMBER.png)")
     invite.set_defaults(handler=_invite)
     return parser
 

@@ -43,6 +43,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 
 from bot.delivery import ChannelError
+from bot.invitelink import remember_username
 from bot.settings import TelegramSettings
 from handlers.conversations import Conversations
 from handlers.menu import command_menu
@@ -144,7 +145,8 @@ class TelegramChannel:
     async def start(self) -> None:
         """Connect (getMe), set the command menus, and start receiving."""
         app = self.application
-        await app.initialize()
+        await app.initialize()  # getMe: the bot's username, for invites' deep links
+        remember_username(self.ctx.media.root, self.settings, app.bot.username)
         await app.start()
         await self.set_default_menus()
         if self.settings.mode == "webhook":
