@@ -34,11 +34,11 @@ def modules(png: Path, size: int) -> list[list[bool]]:
     image = Image.open(png).convert("L")
     assert image.size == ((size + 8) * QR_SCALE,) * 2
     centre = QR_SCALE // 2
-    data = list(image.get_flattened_data())  # grey levels, row by row
+    data = image.tobytes()  # one byte of grey per pixel, row by row
     width = image.size[0]
 
     def dark(x: int, y: int) -> bool:
-        return int(data[((y + 4) * QR_SCALE + centre) * width + (x + 4) * QR_SCALE + centre]) < 128
+        return data[((y + 4) * QR_SCALE + centre) * width + (x + 4) * QR_SCALE + centre] < 128
 
     return [[dark(x, y) for x in range(size)] for y in range(size)]
 
