@@ -61,8 +61,9 @@ def press(turn: Turn, pressed: Press) -> list[Reply]:
     if current is not None and current.flow in FLOWS:
         if current.flow == flow and current.data.get("call") == call_id:
             return [FLOWS[flow].prompt(turn, current)]  # the same button again: same question
-        return [Reply(turn._("Please finish or /cancel what you are doing first.")),
-                FLOWS[current.flow].prompt(turn, current)]
+        # The pressed button is still good once this is done: keep it (keeps_pressed).
+        return [Reply(turn._("Please finish or /cancel what you are doing first."),
+                      keeps_pressed=True), FLOWS[current.flow].prompt(turn, current)]
     first = {"extension": "days", "resolve": "evidence", "rate": "level"}.get(flow, "note")
     state = turn.begin(flow, first, call=call_id, number=view.number, photos=[])
     return [FLOWS[flow].prompt(turn, state)]

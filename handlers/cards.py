@@ -62,7 +62,7 @@ def card(t: Translator, view: CallView) -> str:
         + (f" ({view.domain_name})" if view.domain_name else ""),
         t._("From: %(caller)s, %(unit)s", caller=view.caller_name, unit=view.unit_name),
         t._("Raised: %(when)s", when=t.datetime(view.raised_at)),
-        "「" + _clip(view.text) + "」",
+        "「" + clip(view.text) + "」",
     ]
     where = place(t, view)
     if where:
@@ -82,7 +82,8 @@ def card(t: Translator, view: CallView) -> str:
     return "\n".join(lines)
 
 
-def _clip(text: str) -> str:
+def clip(text: str) -> str:
+    """`text`, cut to what a card shows."""
     return text if len(text) <= MAX_SHOWN_TEXT else text[:MAX_SHOWN_TEXT] + "…"
 
 

@@ -59,7 +59,7 @@ def _summary(turn: Turn, data: dict[str, Any]) -> str:
     item = queries.item(turn.ctx, data["item"]) if data.get("item") else None
     lines = [t._("Please check your call:"),
              t._("Item: %(item)s", item=item.name if item else t._("not sure"))]
-    lines.append("「" + str(data.get("text", "")) + "」")
+    lines.append("「" + cards.clip(str(data.get("text", ""))) + "」")
     lines.append(t._("Photos: %(count)s", count=len(data.get("photos", []))))
     where = data.get("place")
     if data.get("lat") is not None:

@@ -176,8 +176,8 @@ def test_bad_input_at_every_step_leaves_the_call_in_progress_intact(
     before = dialog(ctx).data  # type: ignore[union-attr]
     chat.send("")
     assert "问题描述为空" in chat.text
-    chat.send("长" * 5000)
-    assert "问题描述太长" in chat.text and "4096" in chat.text
+    chat.send("长" * 9000)
+    assert "问题描述太长" in chat.text and "8192" in chat.text
     assert dialog(ctx).data == before and dialog(ctx).step == "text"  # type: ignore[union-attr]
     chat.send("路灯不亮")
 

@@ -95,8 +95,9 @@ def button(message: SentMessage, pattern: str) -> str:
 
 async def reply_to(tg: FakeTelegram, chat: int, since: int,
                    also: Callable[[SentMessage], bool] = lambda m: True) -> SentMessage:
+    """The next message sent to `chat` (not an edit of an earlier one)."""
     return await tg.wait_for_async(
-        lambda m: m.chat_id == chat and m.method != "answerCallbackQuery" and also(m),
+        lambda m: m.chat_id == chat and m.method.startswith("send") and also(m),
         since=since)
 
 

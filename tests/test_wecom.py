@@ -802,3 +802,44 @@ def test_youhu_run_refuses_a_half_configured_wecom(district: Context, db_url: st
     assert asyncio.run(youhu_run(settings)) == 2
     out = capsys.readouterr().out
     assert "wecom.secret" in out and "wecom.encoding_aes_key" in out
+
+
+def test_a_call_with_a_photo_and_a_location_takes_six_inputs_on_wecom(
+        district: Context, wecom: FakeWeCom, unused_port: int) -> None:
+    """The natural path, counted: the photo starts the call, then domain,
+    item, description, location (sent from WeCom's own menu), send."""
+    ctx = district
+
+    async def scenario() -> None:
+        async with running(ctx, wecom, unused_port) as h:
+            inputs = 0
+            mark = h.mark()
+            await h.image(CALLER, JPEG)                                       # 1
+            inputs += 1
+            domains, key_work = await h.card_with(CALLER, mark, "重点工作")
+            mark = h.mark()
+            await h.press(CALLER, domains, key_work)                          # 2
+            inputs += 1
+            items, drain = await h.card_with(CALLER, mark, "市政排水管网堵塞")
+            mark = h.mark()
+            await h.press(CALLER, items, drain)                               # 3
+            inputs += 1
+            await h.answer(CALLER, mark)
+            mark = h.mark()
+            await h.text(CALLER, "村口排水管堵塞，雨后积水")                       # 4
+            inputs += 1
+            await h.card_with(CALLER, mark, ":ok")  # the summary already
+            mark = h.mark()
+            await h.location(CALLER, 23.392, 113.41)                          # 5
+            inputs += 1
+            summary, send_it = await h.card_with(CALLER, mark, ":ok")
+            mark = h.mark()
+            await h.press(CALLER, summary, send_it)                           # 6
+            inputs += 1
+            await h.answer(CALLER, mark)
+            call = the_call(ctx)
+            assert (call.text, call.latitude, call.longitude) == (
+                "村口排水管堵塞，雨后积水", 23.392, 113.41)
+            assert inputs <= 6
+
+    run(scenario)

@@ -45,7 +45,7 @@ from workflows.notifications import notify
 from workflows.photos import Photo, attach_photos
 from workflows.text import clean
 
-MAX_TEXT = 4096  # what one Telegram message holds
+MAX_TEXT = 8192  # two Telegram messages: a text the app split in two is still one description
 MAX_REASON = 1000
 MAX_EXTENSION_DAYS = 30
 DEPARTMENT_ROLES = frozenset({Role.LIAISON, Role.HEAD})
