@@ -8,38 +8,47 @@ from handlers.i18n import N_, parse_locale
 from handlers.labels import LANGUAGE_NAMES
 from handlers.messages import Reply
 from handlers.turn import Turn
-from models import Locale, Role
-from workflows import members, queries, queues
+from models import Locale
+from workflows import access, members, queries, queues
+from workflows.access import Command
 
-READERS = frozenset({Role.DISPATCHER, Role.ADMIN, Role.SUPERVISOR})
-DECIDERS = frozenset({Role.DISPATCHER, Role.ADMIN})
-
-_HELP: list[tuple[frozenset[Role] | None, str]] = [
-    (frozenset({Role.CALLER}), N_("/call: raise a call for help")),
-    (frozenset({Role.CALLER}), N_("/mine: my calls, to withdraw or confirm them")),
-    (frozenset({Role.CALLER}), N_("Or just send a photo of the problem: it starts a call")),
-    (frozenset({Role.LIAISON, Role.HEAD}),
+# Each line is shown to whoever `workflows.access` lets run its command;
+# None: everyone. The department's line is about alert buttons, not a command.
+_DEPARTMENT = "department"
+_HELP: list[tuple[Command | str | None, str]] = [
+    (Command.CALL, N_("/call: raise a call for help")),
+    (Command.CALL, N_("/mine: my calls, to withdraw or confirm them")),
+    (Command.CALL, N_("Or just send a photo of the problem: it starts a call")),
+    (_DEPARTMENT,
      N_("Alerts come with buttons: acknowledge, respond, ask for an extension, return, "
         "resolve")),
-    (frozenset({Role.LIAISON, Role.HEAD}),
+    (_DEPARTMENT,
      N_("/mine: your department's open calls, most urgent first, with their buttons")),
-    (DECIDERS, N_("/queue: calls and requests waiting for a decision")),
-    (READERS, N_("/stats [YYYY-MM]: the month's figures and ranking")),
-    (READERS, N_("/overdue: calls past a deadline")),
-    (READERS, N_("/find <number or words>: find calls")),
-    (DECIDERS, N_("/assign <number> <department code>: dispatch a call")),
-    (DECIDERS, N_("/approve <request> [department code] or /refuse <request>: decide an "
-                  "extension or a return")),
-    (frozenset({Role.ADMIN}), N_("/invite <member code>: a one-time registration code")),
+    (Command.QUEUE, N_("/queue: calls and requests waiting for a decision")),
+    (Command.STATS, N_("/stats [YYYY-MM]: the month's figures and ranking")),
+    (Command.OVERDUE, N_("/overdue: calls past a deadline")),
+    (Command.FIND, N_("/find <number or words>: find calls")),
+    (Command.ASSIGN, N_("/assign <number> <department code>: dispatch a call")),
+    (Command.APPROVE, N_("/approve <request> [department code] or /refuse <request>: decide an "
+                         "extension or a return")),
+    (Command.INVITE, N_("/invite <member code>: a one-time registration code")),
     (None, N_("/lang: language")),
     (None, N_("/cancel: stop what you are doing")),
     (None, N_("/help: this list")),
 ]
 
 
+def _shown(turn: Turn, what: Command | str | None) -> bool:
+    if what is None:
+        return True
+    if isinstance(what, Command):
+        return access.may(turn.actor, what)
+    return turn.member.role in access.DEPARTMENT_ROLES
+
+
 def help_(turn: Turn) -> list[Reply]:
     lines = [turn._("What you can do:")]
-    lines += [turn._(text) for roles, text in _HELP if roles is None or turn.member.role in roles]
+    lines += [turn._(text) for what, text in _HELP if _shown(turn, what)]
     return turn.say("\n".join(lines))
 
 
