@@ -94,7 +94,24 @@ def _console(settings: Settings, args: argparse.Namespace) -> int:
     from bot.console import Console, read_lines
 
     ctx = build_context(settings)
-    return Console(ctx, args.member, sys.stdout, _now).run(read_lines(sys.stdin))
+    clock = _now
+    if args.at:
+        # A simulated clock (for a scripted session and its documented output):
+        # it starts at the given local time and runs on with the wall clock.
+        try:
+            start = datetime.fromisoformat(args.at)
+        except ValueError:
+            print(f"youhu console: --at {args.at!r} is not a date and time "
+                  "(e.g. 2026-11-26T10:00)", file=sys.stderr)
+            return 2
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=settings.tz)
+        offset = start - _now()
+
+        def clock() -> datetime:
+            return _now() + offset
+
+    return Console(ctx, args.member, sys.stdout, clock).run(read_lines(sys.stdin))
 
 
 def _invite(settings: Settings, args: argparse.Namespace) -> int:
@@ -157,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     console = commands.add_parser("console", help="talk to the bot in this terminal as a member")
     console.add_argument("--as", dest="member", required=True, help="member code, e.g. li-ming")
+    console.add_argument("--at", metavar="YYYY-MM-DDTHH:MM",
+                         help="start the clock at this local time (default: now)")
     console.set_defaults(handler=_console)
 
     invite = commands.add_parser("invite", help="a one-time registration code for a member")
