@@ -39,10 +39,7 @@ def matches(expected: list[str], actual: list[str]) -> bool:
             return any(at(e + 1, k) for k in range(a, len(actual) + 1))
         if a == len(actual):
             return False
-        if line.endswith("…"):
-            fits = actual[a].startswith(line[:-1])
-        else:
-            fits = actual[a] == line
+        fits = actual[a].startswith(line[:-1]) if line.endswith("…") else actual[a] == line
         return fits and at(e + 1, a + 1)
     return at(0, 0)
 
