@@ -84,8 +84,14 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from bot.demo import run_demo
+    from handlers.i18n import parse_locale
 
-    run_demo(settings, keep=args.keep)
+    locale = parse_locale(args.locale)
+    if locale is None:
+        print(f"youhu demo: unknown locale {args.locale!r}; choose zh_Hans, zh_Hant or en",
+              file=sys.stderr)
+        return 2
+    run_demo(settings, keep=args.keep, locale=locale)
     return 0
 
 
@@ -161,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="play a month on a temporary database and report")
     demo.add_argument("--keep", type=Path, help="keep the demo's SQLite database at this path")
+    demo.add_argument("--locale", default="zh_Hans",
+                      help="the narrative's language: zh_Hans (default), zh_Hant or en")
     demo.set_defaults(handler=_demo)
 
     stats = commands.add_parser("stats", help="the report for a month")
