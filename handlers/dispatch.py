@@ -16,7 +16,7 @@ from models import RequestKind
 from workflows import access, calls, queries, queues
 from workflows.access import Command
 from workflows.errors import WorkflowError
-from workflows.stats import Period, report
+from workflows.stats import CHAT, Period, report
 
 TOP = 10
 
@@ -63,6 +63,13 @@ def stats(turn: Turn) -> list[Reply]:
                              score=t.number(entry.score or 0.0, "#,##0.0"),
                              raised=t.number(entry.figures.raised),
                              closed=t.number(entry.figures.closed)))
+    systems = {name: f for name, f in result.sources.items() if name != CHAT}
+    if systems:
+        lines.append(t._("Raised by other systems (Open311):"))
+        for name, figures in systems.items():
+            lines.append(t._("%(source)s: %(raised)s raised, %(closed)s closed", source=name,
+                             raised=t.number(figures.raised),
+                             closed=t.number(figures.closed)))
     return turn.say("\n".join(lines))
 
 
