@@ -84,8 +84,14 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from bot.demo import run_demo
+    from handlers.i18n import parse_locale
 
-    run_demo(settings, keep=args.keep)
+    locale = parse_locale(args.locale)
+    if locale is None:
+        print(f"youhu demo: unknown locale {args.locale!r}; choose zh_Hans, zh_Hant or en",
+              file=sys.stderr)
+        return 2
+    run_demo(settings, keep=args.keep, locale=locale)
     return 0
 
 
@@ -94,7 +100,24 @@ def _console(settings: Settings, args: argparse.Namespace) -> int:
     from bot.console import Console, read_lines
 
     ctx = build_context(settings)
-    return Console(ctx, args.member, sys.stdout, _now).run(read_lines(sys.stdin))
+    clock = _now
+    if args.at:
+        # A simulated clock (for a scripted session and its documented output):
+        # it starts at the given local time and runs on with the wall clock.
+        try:
+            start = datetime.fromisoformat(args.at)
+        except ValueError:
+            print(f"youhu console: --at {args.at!r} is not a date and time "
+                  "(e.g. 2026-11-26T10:00)", file=sys.stderr)
+            return 2
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=settings.tz)
+        offset = start - _now()
+
+        def clock() -> datetime:
+            return _now() + offset
+
+    return Console(ctx, args.member, sys.stdout, clock).run(read_lines(sys.stdin))
 
 
 def _invite(settings: Settings, args: argparse.Namespace) -> int:
@@ -111,6 +134,19 @@ def _invite(settings: Settings, args: argparse.Namespace) -> int:
     until = invite.expires_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
     print(f"invite code for {args.member}: {invite.code} (valid once, until {until})")
     print(f"they send: /start {invite.code}")
+    if settings.telegram.token is None:
+        print("(no Telegram token configured: no deep link; WeCom members type the line above)")
+        return 0
+    from bot.invitelink import bot_username, deep_link, write_qr
+
+    username = bot_username(ctx.media.root, settings.telegram)
+    if username is None:
+        print("(Telegram could not be asked for the bot's username: no deep link this time)")
+        return 0
+    link = deep_link(username, invite.code)
+    print(f"or open on Telegram: {link}")
+    qr = write_qr(link, Path(args.qr or f"invite-{args.member}.png"))
+    print(f"QR code of the link (to forward): {qr}")
     return 0
 
 
@@ -193,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="play a month on a temporary database and report")
     demo.add_argument("--keep", type=Path, help="keep the demo's SQLite database at this path")
+    demo.add_argument("--locale", default="zh_Hans",
+                      help="the narrative's language: zh_Hans (default), zh_Hant or en")
     demo.set_defaults(handler=_demo)
 
     stats = commands.add_parser("stats", help="the report for a month")
@@ -206,11 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     console = commands.add_parser("console", help="talk to the bot in this terminal as a member")
     console.add_argument("--as", dest="member", required=True, help="member code, e.g. li-ming")
+    console.add_argument("--at", metavar="YYYY-MM-DDTHH:MM",
+                         help="start the clock at this local time (default: now)")
     console.set_defaults(handler=_console)
 
     invite = commands.add_parser("invite", help="a one-time registration code for a member")
     invite.add_argument("--member", required=True, help="member code")
     invite.add_argument("--hours", type=int, default=72, help="valid for this many hours")
+    invite.add_argument("--qr", metavar="PATH",
+                        help="where to write the link's QR code (default invite-MEMBER.png)")
     invite.set_defaults(handler=_invite)
 
     sessions = commands.add_parser("board-sessions",

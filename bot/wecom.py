@@ -560,7 +560,7 @@ class WeComChannel:
                 replies = await asyncio.to_thread(self.conversations.handle, incoming,
                                                   self.clock())
                 self.on_queued()
-                if click is not None and replies:
+                if click is not None and replies and not replies[0].keeps_pressed:
                     await self._update_card(user, click, replies)
                 await self.send_replies(user, replies, None, attempts=ANSWER_ATTEMPTS)
             except ChannelError as error:

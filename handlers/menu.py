@@ -14,6 +14,7 @@ from workflows.access import Actor, Command
 _MENU: list[tuple[str, Command | None, str]] = [
     ("call", Command.CALL, N_("Raise a call")),
     ("mine", Command.MINE, N_("My calls")),
+    ("queue", Command.QUEUE, N_("Waiting for a decision")),
     ("stats", Command.STATS, N_("Monthly figures")),
     ("overdue", Command.OVERDUE, N_("Overdue calls")),
     ("find", Command.FIND, N_("Find calls")),

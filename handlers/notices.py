@@ -205,7 +205,7 @@ def _nudge(n: Notice) -> list[Reply]:
                    headline=headline, number=n.number, what=what, due=due)
     repeat = int(n.params.get("repeat") or 0)
     if repeat:
-        text += " " + t._("(repeated %(count)s times)", count=repeat)
+        text = t.join(text, t._("(repeated %(count)s times)", count=repeat))
     if n.params.get("supervision_number") and n.view is None:  # else the card shows it
         text += "\n" + t._("Supervision order: %(order)s", order=n.params["supervision_number"])
     if step == "accountability" and n.params.get("event_id") and repeat == 0:

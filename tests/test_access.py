@@ -102,10 +102,18 @@ def test_permissions_by_role(name: str) -> None:
     assert access.may(who, Permission.USE_BOARD) is (
         name in DISTRICT_READERS | {"lead head", "assisting head"})
     assert access.may(who, Permission.RAISE_CALL) is (name in RAISERS)
+    # Every department's people list their own department's calls.
+    department = {"lead liaison", "lead head", "assisting liaison", "assisting head",
+                  "other department"}
+    assert access.may(who, Permission.LIST_DEPARTMENT_CALLS) is (name in department)
+    assert access.may(who, Permission.LIST_OWN_CALLS) is (name in RAISERS | department)
 
 
 EXPECTED_COMMANDS = {
-    Command.CALL: RAISERS, Command.MINE: RAISERS,
+    Command.CALL: RAISERS,
+    Command.MINE: RAISERS | {"lead liaison", "lead head", "assisting liaison", "assisting head",
+                             "other department"},
+    Command.QUEUE: DECIDERS,
     Command.STATS: DISTRICT_READERS, Command.OVERDUE: DISTRICT_READERS,
     Command.FIND: DISTRICT_READERS, Command.REPORT: DISTRICT_READERS,
     Command.BOARD: DISTRICT_READERS | {"lead head", "assisting head"},

@@ -51,6 +51,8 @@ Who is what (the only place these role sets are written):
 - raising a call: a caller in a town, street or village; inviting: admins;
 - the dispatch board: district readers and department heads (a head's board
   lists the calls they may read); revoking board sessions: admins.
+- a member's own list (/mine): a caller's calls, or a liaison's or head's
+  department's open calls (`LIST_DEPARTMENT_CALLS`).
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ class Permission(StrEnum):
     INVITE = "invite"
     USE_BOARD = "use_board"  # sign in to the dispatch board
     REVOKE_BOARD_SESSIONS = "revoke_board_sessions"
+    LIST_DEPARTMENT_CALLS = "list_department_calls"  # the own department's open calls
+    LIST_OWN_CALLS = "list_own_calls"  # /mine: a caller's calls, or the department's
 
 
 class Command(StrEnum):
@@ -109,6 +113,7 @@ class Command(StrEnum):
     APPROVE = "approve"
     REFUSE = "refuse"
     INVITE = "invite"
+    QUEUE = "queue"
     REPORT = "report"
     BOARD = "board"
 
@@ -225,6 +230,10 @@ def _permitted(who: Actor, what: Permission, call: CallFacts | None,
     if what is Permission.USE_BOARD:
         # The board lists what its user may read: heads see their department's calls.
         return who.role in _DISTRICT_READERS or who.role is Role.HEAD
+    if what is Permission.LIST_DEPARTMENT_CALLS:
+        return who.role in DEPARTMENT_ROLES
+    if what is Permission.LIST_OWN_CALLS:
+        return who.role is Role.CALLER or who.role in DEPARTMENT_ROLES
     if what is Permission.READ_CALL:
         if call is None:
             raise TypeError("READ_CALL needs the call")
@@ -242,7 +251,7 @@ def _permitted(who: Actor, what: Permission, call: CallFacts | None,
 # looser than what it reads or changes.
 COMMANDS: dict[Command, Permission] = {
     Command.CALL: Permission.RAISE_CALL,
-    Command.MINE: Permission.RAISE_CALL,
+    Command.MINE: Permission.LIST_OWN_CALLS,
     Command.STATS: Permission.READ_DISTRICT_REPORT,
     Command.OVERDUE: Permission.READ_ALL_CALLS,
     Command.FIND: Permission.READ_ALL_CALLS,
@@ -250,6 +259,7 @@ COMMANDS: dict[Command, Permission] = {
     Command.APPROVE: Permission.DECIDE_REQUESTS,
     Command.REFUSE: Permission.DECIDE_REQUESTS,
     Command.INVITE: Permission.INVITE,
+    Command.QUEUE: Permission.DECIDE_REQUESTS,
     Command.REPORT: Permission.READ_DISTRICT_REPORT,
     Command.BOARD: Permission.USE_BOARD,
 }
