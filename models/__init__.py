@@ -17,6 +17,14 @@ from models.calls import (
     RequestKind,
     RequestStatus,
 )
+from models.burden import (
+    DataRequest,
+    DataRequestStatus,
+    DataRequestTown,
+    PlanFlag,
+    PlanItem,
+    PlanKind,
+)
 from models.catalog import CatalogItem, Domain, ItemAssistingDepartment
 from models.db import make_engine, next_counter, session_scope, upgrade_to_head
 from models.dialog import Dialog, HandledUpdate, Invite
@@ -34,6 +42,9 @@ __all__ = [
     "CallStatus",
     "CatalogItem",
     "Counter",
+    "DataRequest",
+    "DataRequestStatus",
+    "DataRequestTown",
     "Delivery",
     "Dialog",
     "Domain",
@@ -45,6 +56,9 @@ __all__ = [
     "MediaStore",
     "Member",
     "Nudge",
+    "PlanFlag",
+    "PlanItem",
+    "PlanKind",
     "OutboxMessage",
     "OutboxStatus",
     "ParticipantRole",
