@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
-from handlers import actions, dialogs, dispatch, general, raising, registration
+from handlers import actions, burden, dialogs, dispatch, general, raising, registration
 from handlers.buttons import parse
 from handlers.i18n import Translator
 from handlers.messages import Incoming, Reply
@@ -40,10 +40,13 @@ COMMANDS: dict[str, Callable[[Turn], list[Reply]]] = {
     "approve": lambda turn: dispatch.decide(turn, approve=True),
     "refuse": lambda turn: dispatch.decide(turn, approve=False),
     "invite": registration.invite,
+    "request": burden.start,
+    "answer": burden.answer_command,
+    "burden": burden.report,
 }
 
 # Commands that leave a dialog in progress as it is, with its question asked again.
-_KEEPS_DIALOG = frozenset(COMMANDS) - {"cancel", "call"}
+_KEEPS_DIALOG = frozenset(COMMANDS) - {"cancel", "call", "request"}
 
 
 class Conversations:
@@ -139,6 +142,8 @@ class Conversations:
             return actions.press(turn, pressed)
         if pressed.kind == "request":
             return dispatch.press(turn, pressed)
+        if pressed.kind == "data":
+            return burden.press(turn, pressed)
         if pressed.kind == "lang":
             return general.switch(turn, pressed.value)
         dialog = turn.dialog

@@ -175,7 +175,7 @@ def plan_standing(session: Session, department_id: int, plan_item_id: int | None
         return PlanFlag.NOT_IN_PLAN
     item = session.get(PlanItem, plan_item_id)
     if item is None or item.department_id != department_id or item.year != year:
-        raise InvalidInput("not a plan item of this department and year", what="plan item")
+        raise InvalidInput("not a plan item of this department and year", reason="not_plan_item")
     return PlanFlag.OVER_COUNT if _used(session, plan_item_id) >= item.count else PlanFlag.IN_PLAN
 
 
@@ -196,9 +196,9 @@ class Draft:
 def clean_title(text: str) -> str:
     title = " ".join(text.split())
     if not title:
-        raise InvalidInput("the title is empty", what="title")
+        raise InvalidInput("the title is empty", reason="empty_title")
     if len(title) > MAX_TITLE:
-        raise InvalidInput("the title is too long", what="title", limit=MAX_TITLE)
+        raise InvalidInput("the title is too long", reason="title_too_long", limit=MAX_TITLE)
     return title
 
 
@@ -206,14 +206,14 @@ def clean_field(name: str, kind: str, choices: Sequence[str] = ()) -> dict[str, 
     """One field as stored: a name, a kind, and for a choice its options."""
     label = " ".join(name.split())
     if not label:
-        raise InvalidInput("the field name is empty", what="field")
+        raise InvalidInput("the field name is empty", reason="empty_field_name")
     if len(label) > MAX_FIELD_NAME:
-        raise InvalidInput("the field name is too long", what="field", limit=MAX_FIELD_NAME)
+        raise InvalidInput("name too long", reason="field_name_too_long", limit=MAX_FIELD_NAME)
     if kind not in FIELD_KINDS:
-        raise InvalidInput(f"unknown field kind {kind!r}", what="field kind")
+        raise InvalidInput(f"unknown field kind {kind!r}", reason="bad_field_kind")
     options = [c.strip() for c in choices if c.strip()]
     if kind == "choice" and not 2 <= len(options) <= MAX_CHOICES:
-        raise InvalidInput("a choice needs 2 to 10 options", what="choices")
+        raise InvalidInput("2 to 10 options", reason="bad_choices", limit=MAX_CHOICES)
     return {"name": label, "kind": kind, "choices": options if kind == "choice" else []}
 
 
@@ -226,18 +226,18 @@ def _check_draft(session: Session, draft: Draft) -> list[int]:
     """The draft is complete and sane; returns the town ids it asks."""
     clean_title(draft.title)
     if not 1 <= len(draft.fields) <= MAX_FIELDS:
-        raise InvalidInput("a request asks 1 to 20 fields", what="fields", limit=MAX_FIELDS)
+        raise InvalidInput("1 to 20 fields", reason="bad_field_count", limit=MAX_FIELDS)
     names = [f["name"] for f in draft.fields]
     if len(set(names)) != len(names):
-        raise InvalidInput("two fields have the same name", what="fields")
+        raise InvalidInput("two fields have the same name", reason="same_field_name")
     if not 1 <= draft.due_days <= MAX_DUE_DAYS:
-        raise InvalidInput("due in 1 to 30 working days", what="due", limit=MAX_DUE_DAYS)
+        raise InvalidInput("due in 1 to 30 working days", reason="bad_due", limit=MAX_DUE_DAYS)
     every = [u.id or 0 for u in all_towns(session)]
     if not draft.towns:
         return every
     unknown = set(draft.towns) - set(every)
     if unknown:
-        raise InvalidInput("not a town", what="towns")
+        raise InvalidInput("not a town", reason="bad_towns")
     return sorted(set(draft.towns))
 
 
@@ -261,11 +261,11 @@ def find_towns(ctx: Context, text: str) -> list[Unit]:
             continue
         match = next((u for u in every if word in (u.code, u.name)), None)
         if match is None:
-            raise InvalidInput(f"no town {word!r}", what="town", word=word)
+            raise InvalidInput(f"no town {word!r}", reason="no_town", word=word)
         if match not in found:
             found.append(match)
     if not found:
-        raise InvalidInput("no town named", what="towns")
+        raise InvalidInput("no town named", reason="bad_towns")
     return found
 
 
@@ -489,7 +489,7 @@ def reuse_request(ctx: Context, by: int, now: datetime, draft: Draft,
         if earlier is None or earlier.status is DataRequestStatus.REUSED:
             raise NotFound(f"no request {earlier_id}", what="request")
         if earlier_id not in {s.request_id for s in _similar(session, title, draft.fields, now)}:
-            raise InvalidInput("that request is not similar to this one", what="request")
+            raise InvalidInput("that request is not similar to this one", reason="not_similar")
         request = DataRequest(
             number=_number(session, ctx, now), department_id=member.unit_id, created_by=by,
             title=title, fields=list(draft.fields), plan_item_id=draft.plan_item_id,
@@ -648,28 +648,28 @@ def clean_value(spec: dict[str, Any], value: Any) -> Any:
     kind = spec["kind"]
     text = str(value).strip() if value is not None else ""
     if not text:
-        raise InvalidInput("the answer is empty", what="answer")
+        raise InvalidInput("the answer is empty", reason="empty_answer")
     if kind == "number":
         try:
             number = float(text.replace(",", "").replace("，", ""))
         except ValueError:
-            raise InvalidInput("not a number", what="number") from None
+            raise InvalidInput("not a number", reason="not_a_number") from None
         return int(number) if number.is_integer() else number
     if kind == "date":
         try:
             return date.fromisoformat(text).isoformat()
         except ValueError:
-            raise InvalidInput("not a date (YYYY-MM-DD)", what="date") from None
+            raise InvalidInput("not a date (YYYY-MM-DD)", reason="not_a_date") from None
     if kind == "choice":
         if text not in spec["choices"]:
-            raise InvalidInput("not one of the choices", what="choice")
+            raise InvalidInput("not one of the choices", reason="not_a_choice")
         return text
     if kind == "photo":
         if not re.fullmatch(r"[0-9a-f]{64}", text):
-            raise InvalidInput("not a photo", what="photo")
+            raise InvalidInput("not a photo", reason="not_a_photo")
         return text
     if len(text) > MAX_TEXT_ANSWER:
-        raise InvalidInput("the answer is too long", what="answer", limit=MAX_TEXT_ANSWER)
+        raise InvalidInput("answer too long", reason="answer_too_long", limit=MAX_TEXT_ANSWER)
     return text
 
 
@@ -692,7 +692,7 @@ def answer_request(ctx: Context, request_id: int, by: int, now: datetime,
         if reused_from is not None:
             earlier = session.get(DataRequestTown, reused_from)
             if earlier is None or earlier.town_id != target.town_id:
-                raise InvalidInput("not an earlier answer of your town", what="answer")
+                raise InvalidInput("not an earlier answer of your town", reason="bad_reuse")
         target.values, target.answered_at, target.answered_by = cleaned, now, by
         target.reused_from = reused_from
         session.add(target)
