@@ -25,7 +25,7 @@ from handlers.errors import describe
 from handlers.i18n import N_, Translator
 from handlers.messages import Button, Reply
 from handlers.turn import Turn
-from models import Role
+from models import Locale, Role
 from workflows import burden
 from workflows.burden import Permission, RequestView
 from workflows.errors import WorkflowError
@@ -76,12 +76,23 @@ _PROBLEMS: dict[str, str] = {
 }
 
 
+_REFUSALS: dict[str, str] = {
+    "not_your_town": N_("This data request is not for your town."),
+    "answered": N_("Your town has already answered %(number)s."),
+    "not_to_approve": N_("%(number)s is in the plan or already approved."),
+}
+
+
 def problem(t: Translator, error: WorkflowError) -> str:
     """A refused step of the burden watch in the member's words."""
     reason = str(error.params.get("reason", ""))
+    params = {k: v for k, v in error.params.items() if k in ("limit", "word", "number")}
     if error.code == "invalid_input" and reason in _PROBLEMS:
-        params = {k: v for k, v in error.params.items() if k in ("limit", "word")}
         return t._(_PROBLEMS[reason], **params)
+    if reason in _REFUSALS:
+        # Chinese sentences are joined without a space.
+        gap = " " if t.locale is Locale.EN else ""
+        return t._(_REFUSALS[reason], **params) + gap + t._("Nothing was changed.")
     return describe(t, error)
 
 
@@ -110,7 +121,7 @@ def describe_request(t: Translator, view: RequestView) -> str:
     return "\n".join(lines)
 
 
-def _values_text(t: Translator, fields: list[dict[str, Any]], values: dict[str, Any]) -> str:
+def values_text(t: Translator, fields: list[dict[str, Any]], values: dict[str, Any]) -> str:
     lines = []
     for spec in fields:
         if spec["name"] not in values:
@@ -180,7 +191,8 @@ class ComposeFlow:
             year = turn.now.astimezone(turn.ctx.rules.tz).year
             items = burden.plan_items(turn.ctx, turn.member.unit_id, year)[:MAX_PLAN_BUTTONS]
             rows: list[tuple[Button, ...]] = [
-                (turn.choice(state, f"{item.name} ({item.count}/{t._('year')})", f"p{item.id}"),)
+                (turn.choice(state, t._("%(name)s (%(count)s a year)", name=item.name,
+                                        count=item.count), f"p{item.id}"),)
                 for item in items]
             rows.append((turn.choice(state, t._("Not in the plan"), "none"), cancel))
             return Reply(t._("Which item of your department's %(year)s plan is this request "
@@ -328,7 +340,7 @@ class ComposeFlow:
         lines = [t._("Nothing was sent to the towns: %(number)s reuses the data of "
                      "%(earlier)s.", number=request.number, earlier=view.number)]
         for answer in burden.answers(turn.ctx, earlier):
-            lines.append(answer.town + "\n" + _values_text(t, view.fields, answer.values))
+            lines.append(answer.town + "\n" + values_text(t, view.fields, answer.values))
         return turn.say("\n".join(lines))
 
     def _send(self, turn: Turn, state: DialogState) -> list[Reply]:
@@ -416,7 +428,7 @@ class AnswerFlow:
                     t._("Your town answered %(number)s for %(department)s on %(date)s:",
                         number=previous.number, department=previous.department,
                         date=t.datetime(previous.answered_at)),
-                    _values_text(t, view.fields, previous.values),
+                    values_text(t, view.fields, previous.values),
                     t._("Has anything changed since?")])
                 return Reply(text, ((turn.choice(state, t._("No change since last time"), "same"),
                                      turn.choice(state, t._("Answer afresh"), "new")), (cancel,)))
@@ -436,7 +448,7 @@ class AnswerFlow:
                     "date": N_("Type a date, YYYY-MM-DD."), "photo": N_("Send a photo.")}
             return Reply(head + "\n" + t._(hint[spec["kind"]]), ((cancel,),))
         text = "\n".join([t._("Please check your answer to %(number)s:", number=view.number),
-                          _values_text(t, view.fields, data["values"])])
+                          values_text(t, view.fields, data["values"])])
         if data.get("reused_from"):
             text += "\n" + t._("(marked as reused from your earlier answer)")
         return Reply(text, ((turn.choice(state, t._("Submit the answer"), "ok"), cancel),))

@@ -20,6 +20,10 @@ _HELP: list[tuple[frozenset[Role] | None, str]] = [
     (frozenset({Role.LIAISON, Role.HEAD}),
      N_("Alerts come with buttons: acknowledge, respond, ask for an extension, return, "
         "resolve")),
+    (frozenset({Role.CALLER}), N_("/answer: data requests your town has yet to answer")),
+    (frozenset({Role.LIAISON, Role.HEAD}),
+     N_("/request: ask the towns for data (数据报送), after checking what was reported")),
+    (READERS | {Role.HEAD}, N_("/burden [YYYY-MM]: the form-burden report")),
     (READERS, N_("/stats [YYYY-MM]: the month's figures and ranking")),
     (READERS, N_("/overdue: calls past a deadline")),
     (READERS, N_("/find <number or words>: find calls")),

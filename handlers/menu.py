@@ -16,6 +16,9 @@ DECIDERS = frozenset({Role.DISPATCHER, Role.ADMIN})
 _MENU: list[tuple[str, frozenset[Role], str]] = [
     ("call", CALLERS, N_("Raise a call")),
     ("mine", CALLERS, N_("My calls")),
+    ("answer", CALLERS, N_("Answer data requests")),
+    ("request", frozenset({Role.LIAISON, Role.HEAD}), N_("Ask the towns for data")),
+    ("burden", READERS | {Role.HEAD}, N_("Form-burden report")),
     ("stats", READERS, N_("Monthly figures")),
     ("overdue", READERS, N_("Overdue calls")),
     ("find", READERS, N_("Find calls")),

@@ -311,6 +311,7 @@ def matching_fields(asked: Sequence[dict[str, Any]], earlier: Sequence[dict[str,
 
 @dataclass(frozen=True)
 class TownAnswer:
+    town_id: int
     town: str
     answered_at: datetime
     values: dict[str, Any]
@@ -349,7 +350,7 @@ def _similar(session: Session, title: str, fields: Sequence[dict[str, Any]], now
         if not fields or len(shared) / len(fields) < FIELD_OVERLAP:
             continue
         answers = [
-            TownAnswer(names.get(t.town_id, "?"), t.answered_at, dict(t.values),
+            TownAnswer(t.town_id, names.get(t.town_id, "?"), t.answered_at, dict(t.values),
                        t.reused_from is not None)
             for t in session.exec(select(DataRequestTown).where(
                 DataRequestTown.request_id == request.id,
@@ -512,7 +513,7 @@ def approve_out_of_plan(ctx: Context, request_id: int, by: int, now: datetime) -
             raise NotFound(f"no request {request_id}", what="request")
         if not request.out_of_plan or request.plan_approved_at is not None:
             raise WrongState("the request is in the plan or already approved",
-                             number=request.number)
+                             number=request.number, reason="not_to_approve")
         request.plan_approved_by, request.plan_approved_at = by, now
         session.add(request)
         for person in department_contacts(session, request.department_id):
@@ -590,7 +591,7 @@ def _target(session: Session, request_id: int, member: Member) -> DataRequestTow
         DataRequestTown.request_id == request_id, DataRequestTown.town_id == town)).first()
     if town is None or target is None or member.id not in {
             m.id for m in town_cadres(session, town)}:
-        raise NotAllowed("this request is not for your town")
+        raise NotAllowed("this request is not for your town", reason="not_your_town")
     return target
 
 
@@ -603,7 +604,8 @@ def check_may_answer(ctx: Context, request_id: int, member_id: int) -> RequestVi
             raise NotFound(f"no request {request_id}", what="request")
         target = _target(session, request_id, _member(session, member_id))
         if target.answered_at is not None:
-            raise WrongState("your town has answered this request", number=request.number)
+            raise WrongState("your town has answered this request", number=request.number,
+                             reason="answered")
         return _view(session, request)
 
 
@@ -686,7 +688,8 @@ def answer_request(ctx: Context, request_id: int, by: int, now: datetime,
         member = _member(session, by)
         target = _target(session, request_id, member)
         if target.answered_at is not None:
-            raise WrongState("your town has answered this request", number=request.number)
+            raise WrongState("your town has answered this request", number=request.number,
+                             reason="answered")
         cleaned = {spec["name"]: clean_value(spec, values.get(spec["name"]))
                    for spec in request.fields}
         if reused_from is not None:
@@ -714,7 +717,7 @@ def answer_request(ctx: Context, request_id: int, by: int, now: datetime,
 def answers(ctx: Context, request_id: int) -> list[TownAnswer]:
     with session_scope(ctx.engine) as session:
         names = {u.id: u.name for u in session.exec(select(Unit))}
-        return [TownAnswer(names.get(t.town_id, "?"), t.answered_at, dict(t.values),
+        return [TownAnswer(t.town_id, names.get(t.town_id, "?"), t.answered_at, dict(t.values),
                            t.reused_from is not None)
                 for t in session.exec(select(DataRequestTown).where(
                     DataRequestTown.request_id == request_id).order_by(col(DataRequestTown.id)))
