@@ -1,6 +1,14 @@
 """SQLModel tables and the database session. Importing this package registers
 every table on `SQLModel.metadata`."""
 
+from models.burden import (
+    DataRequest,
+    DataRequestStatus,
+    DataRequestTown,
+    PlanFlag,
+    PlanItem,
+    PlanKind,
+)
 from models.calls import (
     Attachment,
     AttachmentStage,
@@ -16,14 +24,6 @@ from models.calls import (
     RatingLevel,
     RequestKind,
     RequestStatus,
-)
-from models.burden import (
-    DataRequest,
-    DataRequestStatus,
-    DataRequestTown,
-    PlanFlag,
-    PlanItem,
-    PlanKind,
 )
 from models.catalog import CatalogItem, Domain, ItemAssistingDepartment
 from models.db import make_engine, next_counter, session_scope, upgrade_to_head
@@ -56,12 +56,12 @@ __all__ = [
     "MediaStore",
     "Member",
     "Nudge",
-    "PlanFlag",
-    "PlanItem",
-    "PlanKind",
     "OutboxMessage",
     "OutboxStatus",
     "ParticipantRole",
+    "PlanFlag",
+    "PlanItem",
+    "PlanKind",
     "Rating",
     "RatingLevel",
     "RequestKind",
