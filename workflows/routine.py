@@ -37,6 +37,7 @@ class RoutineResult:
     digests: int
     reports: int
     calendar_warnings: int
+    burden_reports: int = 0  # to the supervision office (workflows.burden)
 
 
 def _active(session: Session, *roles: Role) -> list[Member]:
@@ -96,7 +97,7 @@ def routine(ctx: Context, now: datetime, digest_at: time = time(8, 30)) -> Routi
     """Run what is due today (see the module docstring); safe to call often."""
     closed = len(auto_close_due(ctx, now))
     local = now.astimezone(ctx.rules.tz)
-    digests = reports = warnings = 0
+    digests = reports = warnings = burden_reports = 0
     if local.time() >= digest_at:
         day = local.date().isoformat()
         if ctx.rules.calendar.is_working_day(local.date()) and not _queued(
@@ -121,7 +122,7 @@ def routine(ctx: Context, now: datetime, digest_at: time = time(8, 30)) -> Routi
         if not _queued(ctx, burden_key + ":"):
             with session_scope(ctx.engine) as session:
                 readers = _active(session, Role.SUPERVISOR)
-            reports += _queue(ctx, [(f"{burden_key}:{m.id}", m.id or 0, "burden_report",
+            burden_reports = _queue(ctx, [(f"{burden_key}:{m.id}", m.id or 0, "burden_report",
                                      {"period": period.label}) for m in readers], now)
         uncovered = ctx.rules.calendar.uncovered_days(local.date())
         if uncovered and not _queued(ctx, f"calendar:{day}:"):
@@ -131,4 +132,4 @@ def routine(ctx: Context, now: datetime, digest_at: time = time(8, 30)) -> Routi
                                       "first_day": min(uncovered).isoformat()}
             warnings = _queue(ctx, [(f"calendar:{day}:{m.id}", m.id or 0, "calendar_warning",
                                      params) for m in admins], now)
-    return RoutineResult(closed, digests, reports, warnings)
+    return RoutineResult(closed, digests, reports, warnings, burden_reports)
