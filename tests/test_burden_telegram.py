@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from models import DataRequest, DataRequestTown
 from tests.conftest import PNG
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram_api import FakeTelegram, SentMessage
 from tests.test_telegram import (
     LIAISON,
     button,
@@ -29,6 +29,11 @@ __all__ = ["district"]  # the fixture, shared with the call tests
 
 CADRE = 700000101  # 张伟 of 钟落潭镇, bound in the org file
 DISPATCHER = 700000301  # 郑宇, the command centre
+
+
+def texts(messages: list[SentMessage]) -> list[str]:
+    """What a member reads of each message: its text or its photo's caption."""
+    return [(m.text or "") + (m.caption or "") for m in messages]
 
 
 def latest(ctx: Context) -> DataRequest | None:
@@ -97,9 +102,8 @@ def test_a_data_request_composed_answered_and_approved_on_telegram(district: Con
             await until(lambda: len(answered(ctx)) == 1)
             # The liaison gets the answer with the photo.
             await until(lambda: any(PNG in m.photos for m in tg.messages_to(LIAISON)))
-            shown = lambda: [(m.text or "") + (m.caption or "")  # noqa: E731
-                             for m in tg.messages_to(LIAISON)]
-            await until(lambda: any("保洁人数: 12" in s and "钟落潭镇" in s for s in shown()))
+            await until(lambda: any("保洁人数: 12" in s and "钟落潭镇" in s
+                                    for s in texts(tg.messages_to(LIAISON))))
 
             # The command centre approves the out-of-plan request, once.
             flag = await reply_to(tg, DISPATCHER, 0, has_button(rf"^d:apr:{request.id}$"))
