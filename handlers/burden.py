@@ -25,9 +25,10 @@ from handlers.errors import describe
 from handlers.i18n import N_, Translator
 from handlers.messages import Button, Reply
 from handlers.turn import Turn
-from models import Locale, Role
-from workflows import burden
-from workflows.burden import Permission, RequestView
+from models import Locale
+from workflows import access, burden
+from workflows.access import Command, Permission
+from workflows.burden import RequestView
 from workflows.errors import WorkflowError
 from workflows.photos import check_photo
 from workflows.stats import Period
@@ -137,7 +138,7 @@ def values_text(t: Translator, fields: list[dict[str, Any]], values: dict[str, A
 
 def start(turn: Turn) -> list[Reply]:
     """`/request`: a department's liaison or head drafts a data request."""
-    if not burden.may(turn.member, Permission.REQUEST):
+    if not access.may(turn.actor, Command.REQUEST):
         return turn.say(turn._("Only a department's liaison or head sends data requests."))
     if turn.dialog is not None and turn.dialog.flow == COMPOSE:
         return [Reply(turn._("You are already drafting a data request.")),
@@ -539,12 +540,12 @@ ANSWERER = AnswerFlow()
 
 def report(turn: Turn) -> list[Reply]:
     """`/burden [YYYY-MM]`: the burden report (this month by default), with
-    its chart; a department head sees their own department's line."""
+    its chart; a department's people see their own department's line."""
     from handlers.burden_export import chart_png, report_text
 
-    if not burden.may(turn.member, Permission.REPORT):
+    if not access.may(turn.actor, Command.BURDEN):
         return turn.say(turn._("The burden report is for the supervision office, the command "
-                               "centre and department heads."))
+                               "centre and the departments (each its own line)."))
     tz = turn.ctx.rules.tz
     try:
         period = (Period.parse(turn.msg.args[0], tz) if turn.msg.args
@@ -552,7 +553,8 @@ def report(turn: Turn) -> list[Reply]:
     except ValueError:
         return turn.say(turn._("Usage: /burden [YYYY-MM], e.g. /burden 2025-10"))
     result = burden.burden_report(turn.ctx, period)
-    only = turn.member.unit_id if turn.member.role is Role.HEAD else None
+    whole = access.may(turn.actor, Permission.READ_DISTRICT_REPORT)
+    only = None if whole else turn.member.unit_id
     text = report_text(turn.t, result, only_department=only)
     photo = turn.ctx.media.put(chart_png(turn.t, result, only_department=only))
     return turn.say(text, photos=[photo])

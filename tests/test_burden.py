@@ -275,7 +275,7 @@ def test_who_may_do_what(district: Context) -> None:
     caller.send("/request")
     assert "只有部门联络员或负责人" in caller.text
     caller.send("/burden")
-    assert "督查室" in caller.text
+    assert "督查室" in caller.text and "各部门" in caller.text
     caller.send("/answer")
     assert "没有待填报" in caller.text
     dispatcher = Chat(ctx, "zheng-yu", now=MONDAY)

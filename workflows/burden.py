@@ -2,13 +2,9 @@
 counted against the annual plan, matched with earlier similar requests so
 data already reported is reused, answered once, and reported.
 
-Who may do what (`may`, one place until a district-wide policy exists):
-
-- a department's liaison or head starts a request (`/request`) for their
-  department;
-- a dispatcher (or admin) approves an out-of-plan request;
-- the supervision office, dispatchers and admins read the burden report; a
-  department head reads their own department's line.
+Who may do what is `workflows.access`'s (the permissions SEND_DATA_REQUEST,
+ANSWER_DATA_REQUEST, APPROVE_OUT_OF_PLAN, READ_BURDEN_REPORT); which town a
+cadre answers for is `town_cadres` / `town_of` here.
 
 Rules decided here (see the README's "The form-burden watch"):
 
@@ -46,7 +42,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from rapidfuzz import fuzz, utils
@@ -66,6 +61,8 @@ from models import (
     next_counter,
     session_scope,
 )
+from workflows import access
+from workflows.access import Permission
 from workflows.context import Context
 from workflows.deadlines import Limit, LimitUnit, due_at
 from workflows.errors import InvalidInput, NotAllowed, NotFound, WrongState
@@ -94,29 +91,6 @@ LOOKBACK = timedelta(days=365)
 OVERDUE_REMINDERS = 3  # working days of gentle reminders after the deadline
 TOWN_KINDS = (UnitKind.TOWN, UnitKind.STREET)
 TOWN_CADRE_ROLES = (Role.CALLER,)
-
-
-class Permission(StrEnum):
-    REQUEST = "request"
-    APPROVE = "approve"
-    REPORT = "report"
-
-
-def may(member: Member, what: Permission, session: Session | None = None) -> bool:
-    """Whether `member` may do `what` in the form-burden watch (see the module
-    docstring). The one place these rules live."""
-    if not member.active:
-        return False
-    if what is Permission.REQUEST:
-        if member.role not in (Role.LIAISON, Role.HEAD):
-            return False
-        if session is None:
-            return True
-        unit = session.get(Unit, member.unit_id)
-        return unit is not None and unit.kind is UnitKind.DEPARTMENT
-    if what is Permission.APPROVE:
-        return member.role in (Role.DISPATCHER, Role.ADMIN)
-    return member.role in (Role.SUPERVISOR, Role.DISPATCHER, Role.ADMIN, Role.HEAD)
 
 
 # --------------------------------------------------------------------------- the plan
@@ -444,8 +418,7 @@ def send_request(ctx: Context, by: int, now: datetime, draft: Draft) -> DataRequ
     same transaction."""
     with session_scope(ctx.engine) as session:
         member = _member(session, by)
-        if not may(member, Permission.REQUEST, session):
-            raise NotAllowed("only a department's liaison or head sends data requests")
+        access.require(access.actor_in(session, by), Permission.SEND_DATA_REQUEST)
         town_ids = _check_draft(session, draft)
         title = clean_title(draft.title)
         flag = plan_standing(session, member.unit_id, draft.plan_item_id, _year(ctx, now))
@@ -482,8 +455,7 @@ def reuse_request(ctx: Context, by: int, now: datetime, draft: Draft,
     sending: recorded (status `reused`), no town is asked."""
     with session_scope(ctx.engine) as session:
         member = _member(session, by)
-        if not may(member, Permission.REQUEST, session):
-            raise NotAllowed("only a department's liaison or head sends data requests")
+        access.require(access.actor_in(session, by), Permission.SEND_DATA_REQUEST)
         _check_draft(session, draft)
         title = clean_title(draft.title)
         earlier = session.get(DataRequest, earlier_id)
@@ -505,9 +477,7 @@ def approve_out_of_plan(ctx: Context, request_id: int, by: int, now: datetime) -
     """A dispatcher approves an out-of-plan request; the department is told.
     A second approval is refused (WrongState) and changes nothing."""
     with session_scope(ctx.engine) as session:
-        member = _member(session, by)
-        if not may(member, Permission.APPROVE):
-            raise NotAllowed("only the command centre approves out-of-plan requests")
+        access.require(access.actor_in(session, by), Permission.APPROVE_OUT_OF_PLAN)
         request = session.get(DataRequest, request_id)
         if request is None:
             raise NotFound(f"no request {request_id}", what="request")
@@ -586,6 +556,7 @@ def open_for(ctx: Context, member_id: int) -> list[RequestView]:
 
 
 def _target(session: Session, request_id: int, member: Member) -> DataRequestTown:
+    access.require(access.actor_in(session, member.id or 0), Permission.ANSWER_DATA_REQUEST)
     town = town_of(session, member)
     target = session.exec(select(DataRequestTown).where(
         DataRequestTown.request_id == request_id, DataRequestTown.town_id == town)).first()
