@@ -469,8 +469,35 @@ class AnswerFlow:
         turn.keep(state)
         return [self.prompt(turn, state)]
 
+    def _sheet(self, turn: Turn, state: DialogState, data: bytes) -> list[Reply]:
+        """A filled-in sheet: every valid value taken, the rest asked."""
+        from handlers.burden_export import read_answer_sheet
+
+        view = self._view(turn, state)
+        found = read_answer_sheet(data, view) if len(data) <= turn.ctx.rules.max_photo_bytes \
+            else None
+        if found is None:
+            return [Reply(turn._("That is not the Excel sheet of %(number)s.",
+                                 number=view.number)), self.prompt(turn, state)]
+        problems = []
+        for spec in view.fields:
+            if spec["name"] in found:
+                try:
+                    state.data["values"][spec["name"]] = burden.clean_value(
+                        spec, found[spec["name"]])
+                except WorkflowError as error:
+                    problems.append(f"{spec['name']}: {problem(turn.t, error)}")
+        state.step = "field" if self._open_fields(view, state) else "summary"
+        turn.keep(state)
+        head = turn._("The sheet gave %(count)s answers.", count=len(found) - len(problems))
+        return [Reply("\n".join([head, *problems])), self.prompt(turn, state)]
+
     def on_input(self, turn: Turn, state: DialogState) -> list[Reply]:
         msg = turn.msg
+        from handlers.burden_export import is_sheet
+
+        if msg.photo is not None and is_sheet(msg.photo) and state.step in ("reuse", "field"):
+            return self._sheet(turn, state, msg.photo)
         if state.step != "field":
             return [Reply(turn._("Please answer with the buttons.")), self.prompt(turn, state)]
         view = self._view(turn, state)

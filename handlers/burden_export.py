@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 
 from handlers.i18n import N_, Translator
-from workflows.burden import BurdenReport, DepartmentBurden
+from workflows.burden import BurdenReport, DepartmentBurden, RequestView
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK JP", "WenQuanYi Zen Hei",
              "Droid Sans Fallback")
@@ -151,3 +151,78 @@ def write_files(t: Translator, report: BurdenReport, xlsx: Path | None,
         xlsx.write_bytes(workbook_bytes(t, report))
     if chart is not None:
         chart.write_bytes(chart_png(t, report))
+
+
+# --------------------------------------------------------------------------- answer sheets
+
+SHEET_MAX_UNCOMPRESSED = 20 * 1024 * 1024  # a town's sheet is a few kB; refuse zip bombs
+
+
+def answer_sheet(t: Translator, view: RequestView) -> bytes:
+    """The Excel sheet a town may fill in instead of answering field by
+    field: the request's number and title, a row of field names, a row to
+    fill (choices as a drop-down). Photo fields are asked in chat after."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = view.number[:31]
+    sheet.append([f"{view.number} 「{view.title}」"])
+    sheet.append([spec["name"] for spec in view.fields if spec["kind"] != "photo"])
+    for cell in sheet[2]:
+        cell.font = Font(bold=True)
+    # Row 3 is the answer; the hint sits below it, out of the way.
+    sheet.cell(row=5, column=1, value=t._("Fill in row 3 and send the sheet back in this "
+                                          "chat."))
+    column = 0
+    for spec in view.fields:
+        if spec["kind"] == "photo":
+            continue
+        column += 1
+        if spec["kind"] == "choice":
+            rule = DataValidation(type="list", formula1='"' + ",".join(spec["choices"]) + '"',
+                                  allow_blank=False)
+            sheet.add_data_validation(rule)
+            rule.add(sheet.cell(row=3, column=column))
+    book.properties.identifier = view.number
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def is_sheet(data: bytes) -> bool:
+    """Whether `data` looks like an Excel workbook (a zip archive)."""
+    return data[:4] == b"PK\x03\x04"
+
+
+def read_answer_sheet(data: bytes, view: RequestView) -> dict[str, object] | None:
+    """The values a town wrote in row 3 of the request's sheet, by field name
+    (empty cells left out), or None when it is not that request's sheet.
+    Values are checked by the workflow, not here."""
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if sum(i.file_size for i in archive.infolist()) > SHEET_MAX_UNCOMPRESSED:
+                return None
+        book = load_workbook(io.BytesIO(data), data_only=True)
+    except Exception:  # not a workbook at all: the caller says so
+        return None
+    if book.properties.identifier != view.number:
+        return None
+    sheet = book.active
+    if sheet is None:
+        return None
+    names = [str(c.value).strip() if c.value is not None else "" for c in sheet[2]]
+    values = [c.value for c in sheet[3]]
+    wanted = {spec["name"] for spec in view.fields if spec["kind"] != "photo"}
+    found: dict[str, object] = {}
+    for name, value in zip(names, values, strict=False):
+        if name in wanted and value is not None and str(value).strip():
+            found[name] = value.date().isoformat() if hasattr(value, "date") else value
+    return found

@@ -40,7 +40,7 @@ from typing import Any
 from handlers import burden, cards, labels
 from handlers.buttons import data_button, request_button
 from handlers.i18n import Translator
-from handlers.messages import Button, Reply
+from handlers.messages import Button, Document, Reply
 from models import Member, ParticipantRole, Role
 from workflows import burden as burden_rules
 from workflows import queries
@@ -303,8 +303,15 @@ def _data_request(n: Notice) -> list[Reply]:
     view = _data_request_view(n)
     if view is None:
         return n.reply(n.t._("A data request was withdrawn."))
-    text = n.t._("Your town is asked for data.") + "\n" + burden.describe_request(n.t, view)
-    return n.reply(text, _answer_button(n, view))
+    from handlers.burden_export import answer_sheet
+
+    text = "\n".join([n.t._("Your town is asked for data."),
+                      burden.describe_request(n.t, view),
+                      n.t._("Answer with the button, field by field, or fill in the attached "
+                            "Excel sheet and send it back here.")])
+    sheet = Document(f"{view.number}.xlsx", n.ctx.media.put(answer_sheet(n.t, view)))
+    rows = tuple(tuple(row) for row in _answer_button(n, view))
+    return [Reply(text, rows, documents=(sheet,))]
 
 
 def _data_reminder(n: Notice) -> list[Reply]:

@@ -429,3 +429,34 @@ def test_chart_and_sheet_in_each_language(district: Context) -> None:
         assert Image.open(io.BytesIO(chart_png(t, result))).format == "PNG"
         book = load_workbook(io.BytesIO(workbook_bytes(t, result)))
         assert len(book.sheetnames) == 2
+
+
+def test_a_town_answers_with_the_excel_sheet_of_the_request(district: Context) -> None:
+    ctx = district
+    sun = member_id(ctx, "sun-hao")
+    request = burden.send_request(ctx, sun, MONDAY, burden.Draft(
+        "危房改造情况", [burden.clean_field("户数", "number"),
+                    burden.clean_field("完成日期", "date"),
+                    burden.clean_field("现场照片", "photo")], [], 2))
+    notice = [r for r in inbox(ctx, "zhang-wei") if request.number in r.text][-1]
+    [document] = notice.documents
+    assert document.name == f"{request.number}.xlsx"
+    book = load_workbook(io.BytesIO(ctx.media.read(document.sha256)))
+    sheet = book.active
+    assert sheet is not None
+    assert [c.value for c in sheet[2]] == ["户数", "完成日期"]  # photos are asked in chat
+    sheet["A3"], sheet["B3"] = 7, "2025-10-12"
+    filled = io.BytesIO()
+    book.save(filled)
+
+    town = Chat(ctx, "zhang-wei", now=MONDAY + timedelta(hours=1))
+    town.press("填报", [notice])
+    town.photo(b"PK\x03\x04 not really a workbook")
+    assert "不是" in town.text and request.number in town.text
+    town.photo(filled.getvalue())
+    assert "现场照片" in town.text  # what the sheet cannot hold is asked next
+    town.photo(PNG)
+    town.press("提交")
+    [answer] = [t for t in targets(ctx, request.id or 0) if t.answered_at is not None]
+    assert answer.values["户数"] == 7 and answer.values["完成日期"] == "2025-10-12"
+    assert len(answer.values["现场照片"]) == 64
