@@ -172,6 +172,41 @@ def _invite(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _apikey(settings: Settings, args: argparse.Namespace) -> int:
+    """`youhu apikey create|list|revoke`: keys of the systems that raise calls
+    over Open311 (workflows.sources)."""
+    from bot.app import build_context
+    from models import Locale
+    from workflows import sources
+    from workflows.errors import WorkflowError
+
+    ctx = build_context(settings)
+    try:
+        if args.action == "create":
+            items = [code.strip() for code in (args.items or "").split(",") if code.strip()]
+            new = sources.create_key(ctx, args.name, args.unit, _now(), items or None,
+                                     args.per_minute, Locale(args.locale))
+            print(f"API key for {new.name} (shown once; youhu stores only its hash):")
+            print(new.key)
+            return 0
+        if args.action == "revoke":
+            info = sources.revoke_key(ctx, args.name, _now())
+            print(f"revoked {info.name} ({info.prefix}…); its calls stay.")
+            return 0
+        for info in sources.list_keys(ctx):
+            state = ("revoked " + info.revoked_at.astimezone(settings.tz).strftime("%Y-%m-%d")
+                     if info.revoked_at else "active")
+            allowed = ",".join(info.items) if info.items else "all items"
+            print(f"{info.name}\t{info.prefix}…\t{info.unit_code}\t{allowed}\t"
+                  f"{info.per_minute}/min\t{state}")
+        return 0
+    except WorkflowError as error:
+        print(f"youhu apikey: {error}", file=sys.stderr)
+        return 1
+    finally:
+        ctx.engine.dispose()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="youhu", description="有呼必应 — every call gets an answer."
@@ -218,6 +253,20 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--member", required=True, help="member code")
     invite.add_argument("--hours", type=int, default=72, help="valid for this many hours")
     invite.set_defaults(handler=_invite)
+
+    apikey = commands.add_parser("apikey", help="API keys of systems calling over Open311")
+    keys = apikey.add_subparsers(dest="action", required=True)
+    create = keys.add_parser("create", help="a new key, printed once")
+    create.add_argument("--name", required=True, help="the system, e.g. video-analytics")
+    create.add_argument("--unit", required=True, help="town, street or village code it calls for")
+    create.add_argument("--items", help="comma-separated catalog item codes (default: all)")
+    create.add_argument("--per-minute", type=int, default=60, help="events a minute at most")
+    create.add_argument("--locale", default="zh_Hans", choices=["zh_Hans", "zh_Hant", "en"],
+                        help="language of status_notes")
+    keys.add_parser("list", help="the keys (never the keys themselves)")
+    revoke = keys.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("--name", required=True)
+    apikey.set_defaults(handler=_apikey)
     return parser
 
 

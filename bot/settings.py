@@ -191,6 +191,19 @@ class HttpSettings(Section):
     port: int = Field(default=8080, ge=1, le=65535)
 
 
+class Open311Settings(Section):
+    """The Open311 GeoReport v2 API for other systems (see the README, "Calls
+    from other systems"), served under /open311/v2/ on [http] host and port.
+    Off unless enabled: it opens a port a polling-only bot does not need."""
+
+    enabled: bool = False
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    media_timeout_seconds: float = Field(default=10.0, gt=0)
+    # media_url photos come from public addresses only, unless the systems'
+    # image servers sit on the district's own network.
+    media_private_addresses: bool = False
+
+
 class Settings(BaseSettings):
     """Everything youhu can be configured with."""
 
@@ -214,6 +227,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     wecom: WeComSettings = WeComSettings()
     http: HttpSettings = HttpSettings()
+    open311: Open311Settings = Open311Settings()
 
     @field_validator("timezone")
     @classmethod

@@ -31,9 +31,11 @@ from models.dialog import Dialog, HandledUpdate, Invite
 from models.media import MediaStore
 from models.org import CALLER_UNIT_KINDS, Locale, Member, Role, Unit, UnitKind
 from models.outbox import Delivery, OutboxMessage, OutboxStatus
+from models.sources import ApiKey, SourceEvent
 
 __all__ = [
     "CALLER_UNIT_KINDS",
+    "ApiKey",
     "Attachment",
     "AttachmentStage",
     "Call",
@@ -67,6 +69,7 @@ __all__ = [
     "RequestKind",
     "RequestStatus",
     "Role",
+    "SourceEvent",
     "Unit",
     "UnitKind",
     "make_engine",

@@ -1,7 +1,7 @@
 """data requests
 
 Revision ID: b014
-Revises: 0004
+Revises: o013
 Create Date: 2026-12-02 16:33:03.472755
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = 'b014'
-down_revision: str | None = '0004'
+down_revision: str | None = 'o013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
