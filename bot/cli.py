@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -21,6 +22,7 @@ def _init(settings: Settings, args: argparse.Namespace) -> int:
     from models import make_engine, upgrade_to_head
     from workflows.directory import load
     from workflows.orgfile import OrgFileError, read_catalog, read_org
+    from workflows.planfile import read_plan
 
     if args.catalog and not args.org:
         print("youhu init: --catalog needs --org (items name the org's departments)",
@@ -34,12 +36,68 @@ def _init(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     upgrade_to_head(settings.database.url)
     print(f"database ready: {settings.database.url}")
-    if org is not None:
-        engine = make_engine(settings.database.url)
-        summary = load(engine, org, catalog, _now())
+    engine = make_engine(settings.database.url)
+    try:
+        plan = None
+        if args.plan:
+            # Checked completely before anything is written: against the org
+            # file given with it, or the departments already loaded.
+            try:
+                plan = read_plan(args.plan, _department_codes(engine, org))
+            except OrgFileError as error:
+                print(f"youhu init: nothing loaded.\n{error}", file=sys.stderr)
+                return 1
+        if org is not None:
+            summary = load(engine, org, catalog, _now())
+            print(f"loaded {summary.units} units, {summary.members} members, "
+                  f"{summary.domains} domains, {summary.items} catalog items")
+        if plan is not None:
+            from bot.app import build_rules
+            from models import MediaStore
+            from workflows.burden import load_plan
+            from workflows.context import Context
+
+            ctx = Context(engine, MediaStore(settings.media.dir), build_rules(settings))
+            print(f"loaded {load_plan(ctx, plan)} plan items for {plan.year}")
+    finally:
         engine.dispose()
-        print(f"loaded {summary.units} units, {summary.members} members, "
-              f"{summary.domains} domains, {summary.items} catalog items")
+    return 0
+
+
+def _department_codes(engine: Any, org: Any) -> set[str]:
+    from sqlmodel import Session, select
+
+    from models import Unit, UnitKind
+
+    codes = set(org.department_codes()) if org is not None else set()
+    with Session(engine) as session:
+        codes |= {u.code for u in session.exec(select(Unit).where(
+            Unit.kind == UnitKind.DEPARTMENT))}
+    return codes
+
+
+def _burden(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_context
+    from handlers.burden_export import report_text, write_files
+    from handlers.i18n import Translator
+    from models import Locale
+    from workflows.burden import burden_report
+    from workflows.stats import Period
+
+    try:
+        period = Period.parse(args.period, settings.tz)
+        locale = Locale(args.locale)
+    except ValueError as error:
+        print(f"youhu burden: {error}", file=sys.stderr)
+        return 2
+    ctx = build_context(settings)
+    result = burden_report(ctx, period)
+    t = Translator(locale, settings.tz)
+    print(report_text(t, result))
+    write_files(t, result, args.xlsx, args.chart)
+    for path in (args.xlsx, args.chart):
+        if path is not None:
+            print(f"written: {path}")
     return 0
 
 
@@ -222,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     init = commands.add_parser("init", help="create or upgrade the database; load org/catalog")
     init.add_argument("--org", type=Path, help="org YAML file (see examples/org.yaml)")
     init.add_argument("--catalog", type=Path, help="catalog YAML file (examples/catalog.yaml)")
+    init.add_argument("--plan", type=Path,
+                      help="annual plan YAML file (examples/plan.yaml): approved data requests, "
+                           "inspections and assessments per department")
     init.set_defaults(handler=_init)
 
     run = commands.add_parser("run", help="run the configured channels and the scheduler")
@@ -236,6 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="the report for a month")
     stats.add_argument("--period", required=True, help="YYYY-MM")
     stats.set_defaults(handler=_stats)
+
+    burden = commands.add_parser("burden", help="the form-burden report for a month")
+    burden.add_argument("--period", required=True, help="YYYY-MM")
+    burden.add_argument("--xlsx", type=Path, help="also write the Excel sheet here")
+    burden.add_argument("--chart", type=Path, help="also write the chart (PNG) here")
+    burden.add_argument("--locale", default="zh_Hans", help="zh_Hans, zh_Hant or en")
+    burden.set_defaults(handler=_burden)
 
     check = commands.add_parser("check-calendar", help="warn if the next days are not covered")
     check.add_argument("--days", type=int, default=60)

@@ -39,6 +39,7 @@ from telegram import (
     BotCommandScopeDefault,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     InputMediaPhoto,
     KeyboardButton,
     Message,
@@ -483,6 +484,10 @@ class TelegramChannel:
                 last = index == len(pieces) - 1
                 await send(partial(bot.send_message, chat, piece,
                                    reply_markup=markup if last else None))
+            for document in reply.documents:
+                data = await asyncio.to_thread(self.ctx.media.read, document.sha256)
+                await send(partial(bot.send_document, chat,
+                                   InputFile(data, filename=document.name)))
         return first
 
     # --- command menus ----------------------------------------------------------

@@ -268,6 +268,10 @@ class WeComClient:
         """An image message of an uploaded `media_id`; its msgid."""
         return str((await self._send(userid, "image", {"media_id": media_id})).get("msgid", ""))
 
+    async def send_file(self, userid: str, media_id: str) -> str:
+        """A file message of an uploaded `media_id` (type file); its msgid."""
+        return str((await self._send(userid, "file", {"media_id": media_id})).get("msgid", ""))
+
     async def send_template_card(self, userid: str, card: dict[str, Any]) -> tuple[str, str]:
         """A template card; its msgid and the response_code WeCom returns
         with an interactive card (usable once to update it)."""
@@ -285,7 +289,12 @@ class WeComClient:
     async def upload_image(self, data: bytes, content_type: str = "image/jpeg",
                            filename: str = "photo.jpg") -> str:
         """Upload a temporary image (`media/upload`, valid three days); its media_id."""
-        answer = await self._api("POST", "/cgi-bin/media/upload", params={"type": "image"},
+        return await self.upload(data, content_type, filename, "image")
+
+    async def upload(self, data: bytes, content_type: str, filename: str,
+                     media_type: str = "file") -> str:
+        """Upload a temporary `media_type` (image, file…; valid three days); its media_id."""
+        answer = await self._api("POST", "/cgi-bin/media/upload", params={"type": media_type},
                                  files={"media": (filename, data, content_type)})
         return str(answer["media_id"])
 
@@ -586,6 +595,9 @@ class WeComChannel:
         if kind == "image":
             photo = await self._download(str(message.media_id), user)
             return Incoming(CHANNEL, user, user, photo=photo, delivery_id=delivery), None
+        if kind == "file":  # e.g. a filled-in Excel sheet; as on Telegram, in `photo`
+            data = await self._download(str(fields.get("MediaId") or ""), user)
+            return Incoming(CHANNEL, user, user, photo=data, delivery_id=delivery), None
         if kind == "location":
             try:
                 where = Location(float(message.location_x), float(message.location_y))
@@ -669,15 +681,20 @@ class WeComChannel:
             buttons = reply.all_buttons
             if not buttons:
                 await text(reply.text)
-                continue
-            cards, too_long = template_cards(reply.text, buttons, call_id)
-            if too_long:
-                await text(reply.text)
-            for card in cards:
-                msgid, _ = await _trying(attempts, self.client.send_template_card,
-                                         userid, card)
-                self._remember(card)
-                sent(msgid)
+            else:
+                cards, too_long = template_cards(reply.text, buttons, call_id)
+                if too_long:
+                    await text(reply.text)
+                for card in cards:
+                    msgid, _ = await _trying(attempts, self.client.send_template_card,
+                                             userid, card)
+                    self._remember(card)
+                    sent(msgid)
+            for document in reply.documents:
+                data = await asyncio.to_thread(self.ctx.media.read, document.sha256)
+                media_id = await _trying(attempts, self.client.upload, data,
+                                         "application/octet-stream", document.name)
+                sent(await _trying(attempts, self.client.send_file, userid, media_id))
         return first
 
     def _remember(self, card: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from handlers import audience, cards
+from handlers import audience, burden, cards
 from handlers.buttons import Press
 from handlers.dialogs import DialogState
 from handlers.errors import describe
@@ -286,6 +286,8 @@ class RateFlow:
 
 FLOWS: dict[str, Flow] = {
     "raise": RAISE,
+    burden.COMPOSE: burden.COMPOSER,
+    burden.ANSWER: burden.ANSWERER,
     "respond": NoteFlow(
         N_("What are you doing about %(number)s? Type your response."),
         lambda turn, call_id, text: calls.respond(turn.ctx, call_id, turn.member_id,

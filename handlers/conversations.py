@@ -20,6 +20,7 @@ from handlers import (
     actions,
     audience,
     board,
+    burden,
     dialogs,
     dispatch,
     freetext,
@@ -53,10 +54,13 @@ COMMANDS: dict[str, Callable[[Turn], list[Reply]]] = {
     "refuse": lambda turn: dispatch.decide(turn, approve=False),
     "invite": registration.invite,
     "board": board.login_link,
+    "request": burden.start,
+    "answer": burden.answer_command,
+    "burden": burden.report,
 }
 
 # Commands that leave a dialog in progress as it is, with its question asked again.
-_KEEPS_DIALOG = frozenset(COMMANDS) - {"cancel", "call"}
+_KEEPS_DIALOG = frozenset(COMMANDS) - {"cancel", "call", "request"}
 
 
 class Conversations:
@@ -158,6 +162,8 @@ class Conversations:
             return actions.press(turn, pressed)
         if pressed.kind == "request":
             return dispatch.press(turn, pressed)
+        if pressed.kind == "data":
+            return burden.press(turn, pressed)
         if pressed.kind == "lang":
             return general.switch(turn, pressed.value)
         dialog = turn.dialog

@@ -29,7 +29,9 @@ class Incoming:
     - `channel`: "telegram", "wecom" or "console"; `sender`: the platform's
       user id as text (the member code on the console); `chat`: the chat id.
     - `command` without the slash, lower case, with its `args`.
-    - `photo`: the bytes, already downloaded by the adapter.
+    - `photo`: the bytes, already downloaded by the adapter — of a photo, or
+      of a file sent as a document (an Excel sheet filled in, for instance):
+      each conversation checks what it accepts.
     - `button`: the data of the pressed button.
     - `language`: the platform's hint (e.g. Telegram's `language_code`).
     - `delivery_id`: the platform's id of this delivery, so a redelivery is
@@ -78,9 +80,19 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A file to send with a reply (e.g. an Excel sheet to fill in): its file
+    name as the member sees it, and its bytes in the media store by SHA-256."""
+
+    name: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Reply:
-    """One message to send: text, rows of buttons under it, and photos from
-    the media store (by SHA-256) sent with it as one album. Whether a reply
+    """One message to send: text, rows of buttons under it, photos from the
+    media store (by SHA-256) sent with it as one album, and files (`documents`)
+    sent after it. Whether a reply
     edits an earlier message is the adapter's business.
 
     `share_location`, when set, is the label of a "share my location" key
@@ -100,6 +112,7 @@ class Reply:
     photos: tuple[str, ...] = field(default=())
     share_location: str | None = None
     keeps_pressed: bool = False
+    documents: tuple[Document, ...] = field(default=())
 
     @property
     def all_buttons(self) -> list[Button]:

@@ -98,7 +98,8 @@ _JSON_FIELDS = {"reply_markup", "media", "commands", "scope", "entities", "capti
 _RATE_LIMITED = frozenset(m.lower() for m in (
     "sendMessage", "sendPhoto", "sendMediaGroup", "sendDocument", "sendLocation",
     "copyMessage", "forwardMessage"))
-_SEND_METHODS = frozenset(m.lower() for m in ("sendMessage", "sendPhoto", "sendMediaGroup"))
+_SEND_METHODS = frozenset(m.lower() for m in ("sendMessage", "sendPhoto", "sendMediaGroup",
+                                              "sendDocument"))
 # Accepted and answered `true` without further checks, so a bot that calls them
 # does not get PTB's InvalidToken (its reading of a 404).
 _NO_OPS = frozenset(m.lower() for m in (
@@ -141,6 +142,7 @@ class SentMessage:
     at: float  # time.monotonic()
     message_ids: tuple[int, ...] = ()
     params: JSON = field(default_factory=dict)
+    documents: list[bytes] = field(default_factory=list)  # sendDocument uploads
 
     @property
     def buttons(self) -> list[JSON]:
@@ -417,6 +419,7 @@ class FakeTelegram:
             "sendmessage": self._send_message,
             "sendphoto": self._send_photo,
             "sendmediagroup": self._send_media_group,
+            "senddocument": self._send_document,
             "editmessagetext": self._edit_text,
             "editmessagecaption": self._edit_caption,
             "editmessagereplymarkup": self._edit_reply_markup,
@@ -700,6 +703,20 @@ class FakeTelegram:
             message["caption"] = caption
         if media_group_id is not None:
             message["media_group_id"] = media_group_id
+        return self._push({"message": message})
+
+    def user_sends_document(self, user_id: int, data: bytes, file_name: str,
+                            caption: str | None = None, first_name: str | None = None,
+                            language_code: str | None = None) -> JSON:
+        """A file sent as a document (e.g. a filled-in Excel sheet)."""
+        message = self._user_message(user_id, first_name, language_code)
+        with self._changed:
+            stored = self._store_file(data, "documents", "")
+        message["document"] = {"file_id": stored.file_id,
+                               "file_unique_id": stored.file_unique_id,
+                               "file_name": file_name, "file_size": len(data)}
+        if caption is not None:
+            message["caption"] = caption
         return self._push({"message": message})
 
     def user_sends_album(self, user_id: int, photos: Iterable[bytes],
@@ -1052,12 +1069,12 @@ class FakeTelegram:
 
     def _add(self, method: str, chat_id: ChatId | None, params: JSON, *,
              message_ids: tuple[int, ...] = (), photos: list[bytes | str] | None = None,
-             caption: str | None = None) -> None:
+             caption: str | None = None, documents: list[bytes] | None = None) -> None:
         self._sent.append(SentMessage(
             method=method, chat_id=chat_id, text=params.get("text"), caption=caption,
             reply_markup=params.get("reply_markup"), photos=photos or [],
             message_id=message_ids[0] if message_ids else None, at=time.monotonic(),
-            message_ids=message_ids, params=params))
+            message_ids=message_ids, params=params, documents=documents or []))
         self._changed.notify_all()
 
     def _send_message(self, params: JSON, files: dict[str, bytes]) -> JSON:
@@ -1070,6 +1087,28 @@ class FakeTelegram:
             raise _bad_request("message is too long")
         message = self._new_message(params, chat_id, text=visible)
         self._add("sendMessage", chat_id, params, message_ids=(message["message_id"],))
+        return message
+
+    def _send_document(self, params: JSON, files: dict[str, bytes]) -> JSON:
+        """A file upload (the multipart field ``document``); file_ids are not
+        supported for documents here."""
+        chat_id = self._target_chat(params)
+        value = params.get("document")
+        name = value[len("attach://"):] if isinstance(value, str) and value.startswith(
+            "attach://") else "document"
+        data = files.get(name)
+        if data is None:
+            raise _bad_request("there is no document in the request")
+        stored = self._store_file(data, "documents", "")
+        caption = self._caption(params.get("caption"), params.get("parse_mode"))
+        content: JSON = {"document": {"file_id": stored.file_id,
+                                      "file_unique_id": stored.file_unique_id,
+                                      "file_size": len(data)}}
+        if caption is not None:
+            content["caption"] = caption
+        message = self._new_message(params, chat_id, **content)
+        self._add("sendDocument", chat_id, params, message_ids=(message["message_id"],),
+                  caption=params.get("caption"), documents=[data])
         return message
 
     def _send_photo(self, params: JSON, files: dict[str, bytes]) -> JSON:
