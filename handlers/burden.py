@@ -170,7 +170,7 @@ class ComposeFlow:
                 text = "\n".join([t._("Fields so far:")]
                                  + [f"{i}. {f['name']} · {t._(KIND[f['kind']])}"
                                     for i, f in enumerate(data["fields"], 1)]
-                                 + [text + " " + t._("Or press Done.")])
+                                 + [t.join(text, t._("Or press Done."))])
                 return Reply(text, ((turn.choice(state, t._("Done"), "done"), cancel),))
             return Reply(text, ((cancel,),))
         if step == "field_kind":

@@ -305,7 +305,7 @@ def test_bad_input_while_composing_keeps_the_draft(district: Context) -> None:
     assert "标题太长" in chat.text
     chat.send("危房改造")
     chat.send("户数")
-    chat.send("数字")  # typed instead of pressed
+    chat.send("整数")  # typed, and not the label of a button
     assert "请点击按钮作答" in chat.text
     chat.press("选项")
     chat.send("只有一个")
