@@ -33,6 +33,7 @@ from models import (
     UnitKind,
     next_counter,
     session_scope,
+    unit_of_work,
 )
 from workflows import access
 from workflows.access import Actor
@@ -223,7 +224,7 @@ def raise_call(
         and not (-90 <= latitude <= 90 and -180 <= longitude <= 180)
     ):
         raise InvalidInput("latitude or longitude out of range", reason="bad_location")
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         caller = _actor(session, caller_id)
         if not access.may(caller, access.Permission.RAISE_CALL):
             raise NotAllowed(f"member {caller_id} may not raise calls", action="raise")
@@ -290,7 +291,7 @@ def raise_call(
 def assign(ctx: Context, call_id: int, by: int, now: datetime, department_code: str) -> Call:
     """A dispatcher (or admin) routes a call the catalog could not route, or
     reroutes one nobody has acknowledged yet. The department's clocks start now."""
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, Action.ASSIGN, call)
         department = _department(session, department_code)
@@ -307,7 +308,7 @@ def acknowledge(ctx: Context, call_id: int, by: int, now: datetime) -> Call:
     """A liaison or head of a department taking part acknowledges (签收). The
     lead's acknowledgement moves the call on; an assisting department's is
     recorded for its own deadline. Pressing twice is refused."""
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         subject = access.facts(session, call)
         action = (
@@ -339,7 +340,7 @@ def acknowledge(ctx: Context, call_id: int, by: int, now: datetime) -> Call:
 def respond(ctx: Context, call_id: int, by: int, now: datetime, note: str) -> Call:
     """The lead department responds (响应): says what it is doing about it."""
     text = _clean_text(note, "response", required=True, limit=MAX_REASON)
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, Action.RESPOND, call)
         call.responded_at = now
@@ -381,7 +382,7 @@ def _file_request(
     """The lead department asks the dispatcher for something: the request
     row and the call's move, in one transaction."""
     action = Action.REQUEST_EXTENSION if kind is RequestKind.EXTENSION else Action.RETURN
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, action, call)
         request = CallRequest(
@@ -417,7 +418,7 @@ def resolve(
         raise InvalidInput(
             "a resolution needs an evidence photo or a reason", reason="evidence_required"
         )
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, Action.RESOLVE, call)
         attachments = attach_photos(
@@ -474,7 +475,7 @@ def decide_extension(
     """A dispatcher grants or refuses an extension. Granted, the resolve
     deadline moves by the requested working days; either way work goes on."""
     text = _clean_text(note, "note", required=False, limit=MAX_REASON)
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member = _actor(session, by)
         request = _pending_request(session, request_id)
         if request.kind is not RequestKind.EXTENSION:
@@ -521,7 +522,7 @@ def decide_return(
     for `assign`. Refused, it goes back to the department as it was, with its
     deadlines unchanged — the clock kept running."""
     text = _clean_text(note, "note", required=False, limit=MAX_REASON)
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member = _actor(session, by)
         request = _pending_request(session, request_id)
         if request.kind is not RequestKind.RETURN:
@@ -604,7 +605,7 @@ def confirm(
 ) -> Call:
     """The caller confirms the fix and rates the department (评价); the call closes."""
     text = _clean_text(comment, "comment", required=False, limit=MAX_REASON)
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, Action.CONFIRM, call)
         call.closed_at = now
@@ -620,7 +621,7 @@ def reject_fix(ctx: Context, call_id: int, by: int, now: datetime, reason: str) 
     """The caller says it is not fixed: the call reopens with the time that was
     left when it was resolved (none left → due at once, so escalation goes on)."""
     text = _clean_text(reason, "reason", required=True, limit=MAX_REASON)
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, Action.REJECT_FIX, call)
         if call.resolve_due is not None and call.resolved_at is not None:
@@ -655,7 +656,7 @@ def add_info(
     if not note and not photos:
         raise InvalidInput("added information needs words or a photo", reason="empty_text",
                            field="description")
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, Action.ADD_INFO, call)
         attachments = attach_photos(
@@ -671,7 +672,7 @@ def add_info(
 def withdraw(ctx: Context, call_id: int, by: int, now: datetime, reason: str | None = None) -> Call:
     """The caller withdraws a call nobody has acknowledged yet."""
     text = _clean_text(reason, "reason", required=False, limit=MAX_REASON)
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, Action.WITHDRAW, call)
         call.closed_at = now
@@ -685,7 +686,7 @@ def auto_close_due(ctx: Context, now: datetime) -> list[Call]:
     `auto_close_after_days` working days of the resolution (system action)."""
     rules = ctx.rules
     closed: list[Call] = []
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         # N working days are at least N calendar days: the database skips the
         # calls resolved too recently to matter, the calendar decides the rest.
         resolved = session.exec(

@@ -32,7 +32,7 @@ from models import (
     OutboxStatus,
     Role,
     next_counter,
-    session_scope,
+    unit_of_work,
 )
 from workflows.context import Context
 from workflows.escalation import (
@@ -234,7 +234,7 @@ def sweep(ctx: Context, now: datetime, batch: int = 500) -> SweepResult:
     looked = sent = superseded = 0
     domains: dict[int | None, Domain | None] = {None: None}
     while True:
-        with session_scope(ctx.engine) as session:
+        with unit_of_work(ctx.engine) as session:
             if len(domains) == 1:
                 domains.update({d.id: d for d in session.exec(select(Domain))})
             due_calls = session.exec(
