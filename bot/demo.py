@@ -40,8 +40,9 @@ from models import (
     make_engine,
     upgrade_to_head,
 )
-from workflows import calls
+from workflows import calls, queries
 from workflows.context import Context
+from workflows.deadlines import limits_of
 from workflows.directory import load
 from workflows.escalation import due_steps
 from workflows.orgfile import read_catalog, read_org
@@ -390,7 +391,8 @@ def run_demo(settings: Settings, keep: Path | None = None, seed: int = 2025) -> 
         domain = story.domains.get(call.domain_id)
         print(f"\nThe ladder for {call.number}, which nobody acknowledged "
               "(computed by the rules; delivery comes with the scheduler):")
-        for step in due_steps(call, month_end, ctx.rules, domain):
+        item = queries.item(ctx, call.item_id) if call.item_id is not None else None
+        for step in due_steps(call, month_end, ctx.rules, domain, limits_of(item)):
             who = ", ".join(sorted(step.recipients))
             print(f"  {story.local(step.send_at)}  {step.limit} {step.step}"
                   f"{f' (repeat {step.repeat})' if step.repeat else ''} → {who}")

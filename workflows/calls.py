@@ -9,7 +9,6 @@ nothing. `now` is always a parameter (aware, any timezone); `by` is a member id.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,7 +37,14 @@ from models import (
 from workflows import access
 from workflows.access import Actor
 from workflows.context import Context
-from workflows.deadlines import Limit, after_working_days, due_at, extend, remaining
+from workflows.deadlines import (
+    CallLimits,
+    after_working_days,
+    due_at,
+    extend,
+    limits_of,
+    reopened_due,
+)
 from workflows.errors import InvalidInput, NotAllowed, NotFound, WrongState
 from workflows.lifecycle import FINAL_STATES, Action, Party, transition
 from workflows.lifecycle import target as lifecycle_target
@@ -48,18 +54,6 @@ from workflows.photos import Photo, attach_photos
 MAX_TEXT = 2000
 MAX_REASON = 1000
 MAX_EXTENSION_DAYS = 30
-
-
-@dataclass(frozen=True)
-class DefaultLimits:
-    """Limits for a call the dispatcher routes without a catalog item."""
-
-    acknowledge: str = "1wd"
-    respond: str = "2wd"
-    resolve: str = "5wd"
-
-
-DEFAULT_LIMITS = DefaultLimits()
 
 
 # --- helpers shared by the use cases -------------------------------------
@@ -141,15 +135,9 @@ def _move(
     return event
 
 
-def _limits(session: Session, call: Call) -> tuple[Limit, Limit, Limit]:
-    if call.item_id is None:
-        names = (DEFAULT_LIMITS.acknowledge, DEFAULT_LIMITS.respond, DEFAULT_LIMITS.resolve)
-    else:
-        item = session.get(CatalogItem, call.item_id)
-        assert item is not None
-        names = (item.acknowledge_limit, item.respond_limit, item.resolve_limit)
-    ack, respond_, resolve_ = (Limit.parse(name) for name in names)
-    return ack, respond_, resolve_
+def _limits(session: Session, call: Call) -> CallLimits:
+    item = session.get(CatalogItem, call.item_id) if call.item_id is not None else None
+    return limits_of(item)
 
 
 def _dispatch(
@@ -175,14 +163,14 @@ def _dispatch(
                         role=ParticipantRole.ASSISTING,
                     )
                 )
-    ack, respond_, resolve_ = _limits(session, call)
+    limits = _limits(session, call)
     rules = ctx.rules
     call.lead_department_id = department_id
     call.dispatched_at = now
     call.acknowledged_at = call.responded_at = None
-    call.acknowledge_due = due_at(now, ack, rules.calendar, rules.policy)
-    call.respond_due = due_at(now, respond_, rules.calendar, rules.policy)
-    call.resolve_due = due_at(now, resolve_, rules.calendar, rules.policy)
+    call.acknowledge_due = due_at(now, limits.acknowledge, rules.calendar, rules.policy)
+    call.respond_due = due_at(now, limits.respond, rules.calendar, rules.policy)
+    call.resolve_due = due_at(now, limits.resolve, rules.calendar, rules.policy)
 
 
 def _department(session: Session, code: str) -> Unit:
@@ -619,14 +607,17 @@ def confirm(
 
 def reject_fix(ctx: Context, call_id: int, by: int, now: datetime, reason: str) -> Call:
     """The caller says it is not fixed: the call reopens with the time that was
-    left when it was resolved (none left → due at once, so escalation goes on)."""
+    left when it was resolved, counted in working time for a working-day limit
+    (`deadlines.reopened_due`; none left → due at once, so escalation goes on)."""
     text = _clean_text(reason, "reason", required=True, limit=MAX_REASON)
     with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, Action.REJECT_FIX, call)
         if call.resolve_due is not None and call.resolved_at is not None:
-            left = remaining(call.resolve_due, call.resolved_at)
-            call.resolve_due = now + left
+            call.resolve_due = reopened_due(
+                call.resolve_due, call.resolved_at, now, _limits(session, call).resolve.unit,
+                ctx.rules.calendar, ctx.rules.policy,
+            )
         call.resolved_at = None
         _move(
             session,
