@@ -15,7 +15,7 @@ from handlers.turn import Turn
 from workflows import access, calls, queries
 from workflows.access import Command
 from workflows.errors import WorkflowError
-from workflows.stats import Period, report
+from workflows.stats import CHAT, Period, report
 
 TOP = 10
 
@@ -62,6 +62,13 @@ def stats(turn: Turn) -> list[Reply]:
                              score=t.number(entry.score or 0.0, "#,##0.0"),
                              raised=t.number(entry.figures.raised),
                              closed=t.number(entry.figures.closed)))
+    systems = {name: f for name, f in result.sources.items() if name != CHAT}
+    if systems:
+        lines.append(t._("Raised by other systems (Open311):"))
+        for name, figures in systems.items():
+            lines.append(t._("%(source)s: %(raised)s raised, %(closed)s closed", source=name,
+                             raised=t.number(figures.raised),
+                             closed=t.number(figures.closed)))
     return turn.say("\n".join(lines))
 
 

@@ -10,12 +10,12 @@ from handlers.messages import Reply
 from handlers.turn import Turn
 from models import Locale
 from workflows import access, members, queries
-from workflows.access import Command
+from workflows.access import Command, Permission
 
 # Each line is shown to whoever `workflows.access` lets run its command;
 # None: everyone. The department's line is about alert buttons, not a command.
 _DEPARTMENT = "department"
-_HELP: list[tuple[Command | str | None, str]] = [
+_HELP: list[tuple[Command | Permission | str | None, str]] = [
     (Command.CALL, N_("/call: raise a call for help")),
     (Command.MINE, N_("/mine: my calls, to withdraw or confirm them")),
     (_DEPARTMENT,
@@ -28,16 +28,19 @@ _HELP: list[tuple[Command | str | None, str]] = [
     (Command.APPROVE, N_("/approve <request> [department code] or /refuse <request>: decide an "
                          "extension or a return")),
     (Command.INVITE, N_("/invite <member code>: a one-time registration code")),
+    (Command.BOARD, N_("/board: a link to the dispatch board")),
+    (Permission.REVOKE_BOARD_SESSIONS,
+     N_("/board revoke <member code> or all: end board sessions")),
     (None, N_("/lang: language")),
     (None, N_("/cancel: stop what you are doing")),
     (None, N_("/help: this list")),
 ]
 
 
-def _shown(turn: Turn, what: Command | str | None) -> bool:
+def _shown(turn: Turn, what: Command | Permission | str | None) -> bool:
     if what is None:
         return True
-    if isinstance(what, Command):
+    if isinstance(what, Command | Permission):
         return access.may(turn.actor, what)
     return turn.member.role in access.DEPARTMENT_ROLES
 

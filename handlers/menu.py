@@ -21,6 +21,7 @@ _MENU: list[tuple[str, Command | None, str]] = [
     ("approve", Command.APPROVE, N_("Approve a request")),
     ("refuse", Command.REFUSE, N_("Refuse a request")),
     ("invite", Command.INVITE, N_("Invite a member")),
+    ("board", Command.BOARD, N_("The dispatch board")),
     ("help", None, N_("What I can do")),
     ("lang", None, N_("Language")),
     ("cancel", None, N_("Stop what you are doing")),

@@ -1,6 +1,7 @@
 """SQLModel tables and the database session. Importing this package registers
 every table on `SQLModel.metadata`."""
 
+from models.board import BoardLogin, BoardSession
 from models.calls import (
     Attachment,
     AttachmentStage,
@@ -29,11 +30,15 @@ from models.dialog import Dialog, HandledUpdate, Invite
 from models.media import MediaStore
 from models.org import CALLER_UNIT_KINDS, Locale, Member, Role, Unit, UnitKind
 from models.outbox import Delivery, OutboxMessage, OutboxStatus
+from models.sources import ApiKey, SourceEvent
 
 __all__ = [
     "CALLER_UNIT_KINDS",
+    "ApiKey",
     "Attachment",
     "AttachmentStage",
+    "BoardLogin",
+    "BoardSession",
     "Call",
     "CallDepartment",
     "CallRequest",
@@ -59,6 +64,7 @@ __all__ = [
     "RequestKind",
     "RequestStatus",
     "Role",
+    "SourceEvent",
     "Unit",
     "UnitKind",
     "make_engine",

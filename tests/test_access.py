@@ -98,6 +98,9 @@ def test_permissions_by_role(name: str) -> None:
         name in DISTRICT_READERS | {"lead liaison", "lead head"})
     assert access.may(who, Permission.DECIDE_REQUESTS) is (name in DECIDERS)
     assert access.may(who, Permission.INVITE) is (name == "admin")
+    assert access.may(who, Permission.REVOKE_BOARD_SESSIONS) is (name == "admin")
+    assert access.may(who, Permission.USE_BOARD) is (
+        name in DISTRICT_READERS | {"lead head", "assisting head"})
     assert access.may(who, Permission.RAISE_CALL) is (name in RAISERS)
 
 
@@ -105,7 +108,7 @@ EXPECTED_COMMANDS = {
     Command.CALL: RAISERS, Command.MINE: RAISERS,
     Command.STATS: DISTRICT_READERS, Command.OVERDUE: DISTRICT_READERS,
     Command.FIND: DISTRICT_READERS, Command.REPORT: DISTRICT_READERS,
-    Command.BOARD: DISTRICT_READERS,
+    Command.BOARD: DISTRICT_READERS | {"lead head", "assisting head"},
     Command.ASSIGN: DECIDERS, Command.APPROVE: DECIDERS, Command.REFUSE: DECIDERS,
     Command.INVITE: {"admin"},
 }

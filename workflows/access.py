@@ -48,7 +48,9 @@ Who is what (the only place these role sets are written):
   supervisors;
 - a call's reader: its caller, the departments taking part, district readers;
 - a department's report: that department's liaisons and heads, district readers;
-- raising a call: a caller in a town, street or village; inviting: admins.
+- raising a call: a caller in a town, street or village; inviting: admins;
+- the dispatch board: district readers and department heads (a head's board
+  lists the calls they may read); revoking board sessions: admins.
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ class Permission(StrEnum):
     READ_DISTRICT_REPORT = "read_district_report"
     DECIDE_REQUESTS = "decide_requests"  # extensions and returns
     INVITE = "invite"
+    USE_BOARD = "use_board"  # sign in to the dispatch board
+    REVOKE_BOARD_SESSIONS = "revoke_board_sessions"
 
 
 class Command(StrEnum):
@@ -216,8 +220,11 @@ def _permitted(who: Actor, what: Permission, call: CallFacts | None,
         return who.role in _DISTRICT_READERS
     if what is Permission.DECIDE_REQUESTS:
         return who.role in DISPATCHER_ROLES
-    if what is Permission.INVITE:
+    if what in (Permission.INVITE, Permission.REVOKE_BOARD_SESSIONS):
         return who.role is Role.ADMIN
+    if what is Permission.USE_BOARD:
+        # The board lists what its user may read: heads see their department's calls.
+        return who.role in _DISTRICT_READERS or who.role is Role.HEAD
     if what is Permission.READ_CALL:
         if call is None:
             raise TypeError("READ_CALL needs the call")
@@ -244,7 +251,7 @@ COMMANDS: dict[Command, Permission] = {
     Command.REFUSE: Permission.DECIDE_REQUESTS,
     Command.INVITE: Permission.INVITE,
     Command.REPORT: Permission.READ_DISTRICT_REPORT,
-    Command.BOARD: Permission.READ_ALL_CALLS,
+    Command.BOARD: Permission.USE_BOARD,
 }
 
 

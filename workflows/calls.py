@@ -198,10 +198,13 @@ def raise_call(
     latitude: float | None = None,
     longitude: float | None = None,
     photos: Sequence[Photo] = (),
+    source: str | None = None,
 ) -> Call:
     """A caller (town/street or village cadre) raises a call. It is routed at
     once: to the item's lead department, or to the dispatcher when no item
-    was chosen ("not sure")."""
+    was chosen ("not sure"). `source` names the system that raised it for the
+    caller (an Open311 key, acting through its own caller member; see
+    `workflows.sources`), None from chat."""
     body = _clean_text(text, "description", required=True, limit=MAX_TEXT)
     place = _clean_text(location_text, "location", required=False, limit=500)
     if (latitude is None) != (longitude is None):
@@ -235,6 +238,7 @@ def raise_call(
             longitude=longitude,
             status=CallStatus.RAISED,
             raised_at=now,
+            source=source,
         )
         session.add(call)
         session.flush()
@@ -256,7 +260,8 @@ def raise_call(
                 at=now,
                 to_status=CallStatus.RAISED,
                 note=body,
-                data={"attachments": [a.sha256 for a in attachments], "item": item_code},
+                data={"attachments": [a.sha256 for a in attachments], "item": item_code,
+                      **({"source": source} if source else {})},
             )
         )
         if item is None:

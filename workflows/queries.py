@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, or_, select
+from sqlalchemy import ColumnElement
+from sqlmodel import Session, and_, col, or_, select
 
 from models import (
     Attachment,
@@ -23,6 +24,7 @@ from models import (
     ParticipantRole,
     Rating,
     RequestStatus,
+    SourceEvent,
     Unit,
     UnitKind,
     session_scope,
@@ -122,6 +124,8 @@ class CallView:
     evidence_photos: tuple[str, ...]
     resolution_note: str | None
     rating: str | None
+    source: str | None = None  # the system that raised it (Open311), None from chat
+    source_media_error: str | None = None  # why its media_url gave no photo
 
 
 def _unit_name(session: Session, unit_id: int | None) -> str | None:
@@ -148,6 +152,11 @@ def _view(session: Session, call: Call) -> CallView:
         .order_by(col(Event.id).desc())
     ).first()
     rating = session.exec(select(Rating).where(Rating.call_id == call.id)).first()
+    media_error = session.exec(
+        select(SourceEvent.media_error).where(SourceEvent.call_id == call.id,
+                                              col(SourceEvent.media_error).is_not(None))
+        .order_by(col(SourceEvent.id))
+    ).first() if call.source else None
     return CallView(
         id=call.id or 0,
         number=call.number,
@@ -175,6 +184,8 @@ def _view(session: Session, call: Call) -> CallView:
         evidence_photos=tuple(p.sha256 for p in photos if p.stage is AttachmentStage.EVIDENCE),
         resolution_note=resolved.note if resolved else None,
         rating=rating.level.value if rating else None,
+        source=call.source,
+        source_media_error=media_error,
     )
 
 
@@ -213,18 +224,24 @@ def calls_of_caller(ctx: Context, member_id: int, limit: int = 10) -> list[CallV
         return [_view(session, call) for call in rows]
 
 
+def overdue_now(now: datetime) -> ColumnElement[bool]:
+    """The condition "overdue now": open, with a deadline passed and its step
+    not done. `/overdue` and the board's filter both ask it."""
+    return and_(
+        col(Call.status).in_(OPEN_STATES),
+        or_(
+            (col(Call.acknowledged_at).is_(None)) & (col(Call.acknowledge_due) < now),
+            (col(Call.responded_at).is_(None)) & (col(Call.respond_due) < now),
+            (col(Call.resolved_at).is_(None)) & (col(Call.resolve_due) < now),
+        ),
+    )
+
+
 def overdue_calls(ctx: Context, now: datetime, limit: int = 30) -> list[CallView]:
     """Open calls with a deadline passed and its step not done, oldest first."""
     with session_scope(ctx.engine) as session:
         rows = session.exec(
-            select(Call).where(
-                col(Call.status).in_(OPEN_STATES),
-                or_(
-                    (col(Call.acknowledged_at).is_(None)) & (col(Call.acknowledge_due) < now),
-                    (col(Call.responded_at).is_(None)) & (col(Call.respond_due) < now),
-                    (col(Call.resolved_at).is_(None)) & (col(Call.resolve_due) < now),
-                ),
-            ).order_by(col(Call.raised_at)).limit(limit)
+            select(Call).where(overdue_now(now)).order_by(col(Call.raised_at)).limit(limit)
         ).all()
         return [_view(session, call) for call in rows]
 
