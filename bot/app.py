@@ -16,7 +16,8 @@ def build_rules(settings: Settings) -> Rules:
     evaluation = settings.evaluation
     return Rules(
         calendar=WorkingDayCalendar(load_override(settings.calendar.override_file)),
-        policy=WorkdayPolicy(tz=settings.tz, workday_end=settings.workday.end),
+        policy=WorkdayPolicy(tz=settings.tz, workday_end=settings.workday.end,
+                             workday_start=settings.workday.start),
         call_prefix=settings.call_prefix,
         max_photo_bytes=settings.media.max_bytes,
         auto_close_after_days=settings.escalation.auto_close_after_days,

@@ -43,8 +43,9 @@ from models import (
     make_engine,
     upgrade_to_head,
 )
-from workflows import calls
+from workflows import calls, queries
 from workflows.context import Context
+from workflows.deadlines import limits_of
 from workflows.directory import load
 from workflows.escalation import due_steps
 from workflows.orgfile import read_catalog, read_org
@@ -400,7 +401,8 @@ def run_demo(settings: Settings, keep: Path | None = None, seed: int = 2025,
         domain = story.domains.get(call.domain_id)
         print("\n" + t._("The ladder for %(number)s, which nobody acknowledged (computed by the "
                          "rules; delivery comes with the scheduler):", number=call.number))
-        for step in due_steps(call, month_end, ctx.rules, domain):
+        item = queries.item(ctx, call.item_id) if call.item_id is not None else None
+        for step in due_steps(call, month_end, ctx.rules, domain, limits_of(item)):
             who = ", ".join(sorted(step.recipients))
             what = t._(LIMIT.get(str(step.limit), str(step.limit)))
             rung = t._(STEP.get(str(step.step), str(step.step)))

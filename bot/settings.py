@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -43,7 +51,14 @@ class MediaSettings(Section):
 
 
 class WorkdaySettings(Section):
+    start: time = time(9, 0)  # working hours: working-day clocks run only in them
     end: time = time(18, 0)
+
+    @model_validator(mode="after")
+    def _starts_before_it_ends(self) -> WorkdaySettings:
+        if self.start >= self.end:
+            raise ValueError(f"workday.start {self.start} must be before workday.end {self.end}")
+        return self
 
 
 class CalendarSettings(Section):

@@ -27,7 +27,13 @@ from models.calls import (
     RequestStatus,
 )
 from models.catalog import CatalogItem, Domain, ItemAssistingDepartment
-from models.db import make_engine, next_counter, session_scope, upgrade_to_head
+from models.db import (
+    make_engine,
+    next_counter,
+    session_scope,
+    unit_of_work,
+    upgrade_to_head,
+)
 from models.dialog import Dialog, HandledUpdate, Invite
 from models.media import MediaStore
 from models.org import CALLER_UNIT_KINDS, Locale, Member, Role, Unit, UnitKind
@@ -78,5 +84,6 @@ __all__ = [
     "make_engine",
     "next_counter",
     "session_scope",
+    "unit_of_work",
     "upgrade_to_head",
 ]

@@ -51,6 +51,27 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+@contextmanager
+def unit_of_work(engine: Engine) -> Iterator[Session]:
+    """A session for a use case that reads, checks, then writes: its
+    transaction holds the database's write lock from its first statement, so
+    two units of work on one call run one after the other and the second sees
+    what the first wrote.
+
+    On SQLite the transaction starts with `BEGIN IMMEDIATE` (pysqlite would
+    otherwise begin only at the first write, after the checks: two threads
+    would both pass them); a second writer waits up to the busy timeout. On
+    PostgreSQL the use case locks the rows it decides on (`SELECT … FOR
+    UPDATE`), so units of work on different calls still run side by side.
+    The caller commits, as with `session_scope`."""
+    with session_scope(engine) as session:
+        if engine.dialect.name == "sqlite":
+            # pysqlite (legacy transaction control) sees the open transaction
+            # and issues no BEGIN of its own; commit() and rollback() end it.
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        yield session
+
+
 def next_counter(session: Session, name: str) -> int:
     """Increment the counter `name` (creating it at 1) and return its new value,
     inside the caller's transaction. One upsert statement, so two workers

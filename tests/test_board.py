@@ -516,8 +516,9 @@ def test_working_time_skips_the_national_day_holiday() -> None:
     calendar, policy = WorkingDayCalendar(), WorkdayPolicy()
     start = T0  # 2025-09-30 16:50 Shanghai
     due = datetime(2025, 10, 9, 10, 0, tzinfo=T0.tzinfo)  # 18:00 Shanghai on 2025-10-09
-    # 7 h 10 min left of 30 September, October 1-8 off, 18 h of 9 October.
-    expected = timedelta(hours=25, minutes=10)
+    # Working hours (09:00-18:00, deadlines.working_time_between): 1 h 10 min
+    # left of 30 September, October 1-8 off, 9 h of 9 October.
+    expected = timedelta(hours=10, minutes=10)
     assert working_time_between(start, due, calendar, policy) == expected
     assert working_time_between(due, start, calendar, policy) == -expected
     # Round the clock it would be 9 days and more.

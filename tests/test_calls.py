@@ -274,10 +274,12 @@ def test_resolve_needs_evidence_and_rejected_fix_keeps_remaining_time(
     assert due is not None
     resolved_at = due - timedelta(hours=5)
     calls.resolve(ctx, cid, org.water_liaison, resolved_at, photos=[Photo(JPEG)])
-    rejected_at = resolved_at + timedelta(days=2)
+    # 5 working hours were left. Rejected on Friday 10-17 at 17:00 (Shanghai):
+    # 1 hour on Friday, 4 on Monday 10-20 from 09:00 — never the weekend.
+    rejected_at = datetime(2025, 10, 17, 9, 0, tzinfo=UTC)
     call = calls.reject_fix(ctx, cid, org.caller, rejected_at, "还是堵")
     assert call.status is S.IN_PROGRESS
-    assert call.resolve_due == rejected_at + timedelta(hours=5)
+    assert call.resolve_due == datetime(2025, 10, 20, 5, 0, tzinfo=UTC)  # 13:00 Monday
 
 
 def test_confirm_rates_once(ctx: Context, org: Org) -> None:

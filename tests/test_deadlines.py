@@ -14,13 +14,17 @@ from workflows.deadlines import (
     Limit,
     LimitUnit,
     WorkdayPolicy,
+    add_working_time,
     after_working_days,
     due_at,
     extend,
-    halfway,
-    remaining,
-    shift_by_remaining,
+    midpoint,
+    reopened_due,
+    time_left,
+    working_time_between,
 )
+
+WD, MIN = LimitUnit.WORKING_DAYS, LimitUnit.MINUTES
 
 OVERRIDE_2027 = Path(__file__).parent / "data" / "calendar_override_2027.yaml"
 POLICY = WorkdayPolicy()
@@ -102,7 +106,7 @@ def test_naive_datetime_refused(calendar: WorkingDayCalendar) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         due_at(naive, Limit.parse("15m"), calendar, POLICY)
     with pytest.raises(ValueError, match="timezone-aware"):
-        remaining(naive, sh(2025, 9, 30, 16, 50))
+        time_left(naive, sh(2025, 9, 30, 16, 50), MIN, calendar, POLICY)
 
 
 @pytest.mark.parametrize(
@@ -149,21 +153,63 @@ def test_extend_counts_from_the_deadline(calendar: WorkingDayCalendar) -> None:
     assert extend(due, 2, calendar, POLICY) == sh(2025, 10, 11, 18, 0)
 
 
-def test_rejected_fix_reopens_with_remaining_time() -> None:
-    due = sh(2025, 10, 9, 18, 0)
-    left = remaining(due, sh(2025, 10, 9, 15, 0))
-    assert left == timedelta(hours=3)
-    reopened = shift_by_remaining(sh(2025, 10, 10, 9, 0), left)
-    assert reopened == sh(2025, 10, 10, 12, 0)
+def test_a_rejected_fix_keeps_the_working_time_that_was_left(
+    calendar: WorkingDayCalendar,
+) -> None:
+    # Resolved Thu 10-09 10:00 with the deadline at 18:00: 8 working hours left.
+    due, resolved = sh(2025, 10, 9, 18), sh(2025, 10, 9, 10)
+    assert time_left(due, resolved, WD, calendar, POLICY) == timedelta(hours=8)
+    # Rejected Fri 10-10 17:00: 1 hour on Friday; Sat 10-11 is a make-up working
+    # day (调休) and takes the other 7: due 10-11 16:00.
+    reopened = reopened_due(due, resolved, sh(2025, 10, 10, 17), WD, calendar, POLICY)
+    assert reopened == sh(2025, 10, 11, 16)
     assert reopened.tzinfo is UTC
+    # An ordinary Friday: 1 hour on Friday, 7 on Monday (never Saturday 01:00).
+    due, resolved = sh(2025, 11, 13, 18), sh(2025, 11, 13, 10)
+    reopened = reopened_due(due, resolved, sh(2025, 11, 14, 17), WD, calendar, POLICY)
+    assert reopened == sh(2025, 11, 17, 16)
 
 
-def test_reopened_with_no_time_left_is_due_at_once() -> None:
-    left = remaining(sh(2025, 10, 9, 18, 0), sh(2025, 10, 10, 9, 0))
-    assert left == timedelta(0)
-    now = sh(2025, 10, 11, 9, 0)
-    assert shift_by_remaining(now, left) == now
-    assert shift_by_remaining(now, timedelta(hours=-1)) == now
+def test_a_rejected_fix_of_a_calendar_time_limit_keeps_wall_clock_time(
+    calendar: WorkingDayCalendar,
+) -> None:
+    due = sh(2025, 10, 9, 18, 0)
+    assert time_left(due, sh(2025, 10, 9, 15, 0), MIN, calendar, POLICY) == timedelta(hours=3)
+    reopened = reopened_due(due, sh(2025, 10, 9, 15, 0), sh(2025, 10, 10, 23, 0), MIN,
+                            calendar, POLICY)
+    assert reopened == sh(2025, 10, 11, 2, 0)
+
+
+@pytest.mark.parametrize("unit", [WD, MIN])
+def test_reopened_with_no_time_left_is_due_at_once(
+    calendar: WorkingDayCalendar, unit: LimitUnit,
+) -> None:
+    due, late = sh(2025, 10, 9, 18, 0), sh(2025, 10, 10, 9, 0)
+    assert time_left(due, late, unit, calendar, POLICY) == timedelta(0)
+    now = sh(2025, 10, 11, 23, 0)  # outside working hours: still at once
+    assert reopened_due(due, late, now, unit, calendar, POLICY) == now
+
+
+def test_working_time_counts_working_hours_of_working_days(
+    calendar: WorkingDayCalendar,
+) -> None:
+    # 9-30 16:50 to 10-09 18:00: 1h10m on 9-30, nothing in the holiday, 9h on 10-09.
+    start, due = sh(2025, 9, 30, 16, 50), sh(2025, 10, 9, 18)
+    assert working_time_between(start, due, calendar, POLICY) == timedelta(hours=10, minutes=10)
+    assert working_time_between(due, start, calendar, POLICY) == -timedelta(hours=10, minutes=10)
+    # From outside working hours the clock starts at the next opening.
+    assert add_working_time(sh(2025, 10, 1, 12), timedelta(hours=1), calendar, POLICY) == sh(
+        2025, 10, 9, 10)
+    # A whole day's working time ends at the close, not the next morning.
+    assert add_working_time(sh(2025, 10, 9, 9), timedelta(hours=9), calendar, POLICY) == sh(
+        2025, 10, 9, 18)
+    assert add_working_time(sh(2025, 10, 9, 9), timedelta(0), calendar, POLICY) == sh(
+        2025, 10, 9, 9)
+
+
+def test_the_working_day_must_start_before_it_ends() -> None:
+    with pytest.raises(ValueError):
+        WorkdayPolicy(workday_start=time(18), workday_end=time(9))
 
 
 def test_after_working_days_keeps_local_clock_time(calendar: WorkingDayCalendar) -> None:
@@ -175,7 +221,25 @@ def test_after_working_days_keeps_local_clock_time(calendar: WorkingDayCalendar)
     assert after_working_days(late, 1, calendar, POLICY) == sh(2025, 10, 9, 20, 30)
 
 
-def test_halfway() -> None:
+def test_midpoint_of_a_calendar_time_limit_is_wall_clock() -> None:
+    calendar = WorkingDayCalendar()
     start = sh(2025, 10, 1, 23, 50)
-    assert halfway(start, sh(2025, 10, 2, 0, 10)) == sh(2025, 10, 2, 0, 0)
-    assert halfway(start, start + timedelta(minutes=15)).tzinfo is UTC
+    assert midpoint(start, sh(2025, 10, 2, 0, 10), MIN, calendar, POLICY) == sh(2025, 10, 2)
+    assert midpoint(start, start + timedelta(minutes=15), MIN, calendar, POLICY).tzinfo is UTC
+
+
+def test_midpoint_of_a_working_day_limit_is_never_in_a_holiday() -> None:
+    calendar = WorkingDayCalendar()
+    # The National Day call: 10h10m of working time, half is 5h05m: 1h10m on
+    # 9-30, then 3h55m into 10-09 → 12:55 (wall-clock half would be 10-05 05:25).
+    start, due = sh(2025, 9, 30, 16, 50), sh(2025, 10, 9, 18)
+    middle = midpoint(start, due, WD, calendar, POLICY)
+    assert middle == sh(2025, 10, 9, 12, 55)
+    # Any start and limit: the midpoint is in working hours of a working day.
+    for day in range(1, 60):
+        start = sh(2025, 9, 1) + timedelta(days=day, hours=day * 5 % 24)
+        for days in (1, 2, 5, 10):
+            due = due_at(start, Limit(days, WD), calendar, POLICY)
+            local = midpoint(start, due, WD, calendar, POLICY).astimezone(SHANGHAI)
+            assert calendar.is_working_day(local.date())
+            assert time(9) <= local.time() <= time(18)

@@ -13,9 +13,10 @@ import pytest
 from models import Call, CallStatus, Domain
 from workflows.calendar import WorkingDayCalendar
 from workflows.context import QuietHours, Rules
-from workflows.deadlines import SHANGHAI, Limit, WorkdayPolicy, due_at
+from workflows.deadlines import SHANGHAI, CallLimits, Limit, LimitUnit, WorkdayPolicy, due_at
 from workflows.escalation import (
     MAX_FINAL_REPEATS,
+    MAX_FINAL_SPAN,
     ClockState,
     DueStep,
     EscalationPolicy,
@@ -73,8 +74,8 @@ def test_the_national_day_ladder() -> None:
     assert (clock.limit, clock.due) == (LimitName.ACKNOWLEDGE, sh(2025, 10, 9, 18))
     steps = ladder(clock, EscalationPolicy.from_domain(ROUTINE, RULES), CALENDAR, POLICY)
 
-    # Halfway through 9 days 1h10m is 4 days 12h35m on: 10-05 05:25, in the
-    # holiday and in the quiet hours, so it goes out at 07:00.
+    # Halfway is counted in working time: 10h10m of it (1h10m on 9-30, 9h on
+    # 10-09), half is 5h05m → 10-09 12:55, not 10-05 05:25 in the holiday.
     # Supervision is 1 working day after the miss: Fri 10-10 18:00.
     # Accountability is 3 working days after 10-09: Fri 10-10 (1), the make-up
     # Saturday 10-11 (2), Sunday 10-12 is off, Mon 10-13 (3) — 10-13 18:00, not 10-14.
@@ -83,7 +84,7 @@ def test_the_national_day_ladder() -> None:
     assert not CALENDAR.is_working_day(sh(2025, 10, 5).date())
     assert CALENDAR.is_working_day(sh(2025, 10, 11).date())
     assert table(steps)[:6] == [
-        ("acknowledge:reminder_halfway:0", sh(2025, 10, 5, 5, 25), sh(2025, 10, 5, 7)),
+        ("acknowledge:reminder_halfway:0", sh(2025, 10, 9, 12, 55), sh(2025, 10, 9, 12, 55)),
         ("acknowledge:reminder_before:0", sh(2025, 10, 9, 17), sh(2025, 10, 9, 17)),
         ("acknowledge:urge:0", sh(2025, 10, 9, 18), sh(2025, 10, 9, 18)),
         ("acknowledge:supervise:0", sh(2025, 10, 10, 18), sh(2025, 10, 10, 18)),
@@ -93,7 +94,11 @@ def test_the_national_day_ladder() -> None:
     # The referral then repeats each working day: Tue 10-14, Wed 10-15, …
     referrals = [s for s in steps if s.step is Step.ACCOUNTABILITY]
     assert [s.at for s in referrals[1:3]] == [sh(2025, 10, 14, 18), sh(2025, 10, 15, 18)]
+    # The decided bound (README "Escalation"): ten repeats within thirty days.
     assert len(referrals) == 1 + MAX_FINAL_REPEATS
+    assert referrals[-1].at - referrals[0].at <= MAX_FINAL_SPAN
+    assert not [s for s in due_steps(call(NATIONAL_DAY), sh(2026, 3, 1), RULES, ROUTINE)
+                if s.step is Step.ACCOUNTABILITY and s.repeat > MAX_FINAL_REPEATS]
     assert {s.step: s.recipients for s in steps} == {
         Step.REMINDER_HALFWAY: LIAISON,
         Step.REMINDER_BEFORE: LIAISON,
@@ -113,14 +118,14 @@ def test_due_steps_grow_with_time_and_stop_when_acknowledged() -> None:
         return [step.key for step in due_steps(c, now, RULES, ROUTINE)]
 
     assert keys(untouched, sh(2025, 9, 30, 17)) == []
-    assert keys(untouched, sh(2025, 10, 5, 6, 59)) == []
-    assert keys(untouched, sh(2025, 10, 5, 7)) == ["acknowledge:reminder_halfway:0"]
-    # Respond halfway: 10 days 1h10m / 2 → 10-05 17:25; resolve: 14 days 1h10m / 2 → 10-07 17:25.
+    assert keys(untouched, sh(2025, 10, 8, 23, 59)) == []  # nothing in the holiday
+    assert keys(untouched, sh(2025, 10, 9, 12, 55)) == ["acknowledge:reminder_halfway:0"]
+    # Respond halfway: 10h10m + 9h of working time / 2 → 10-09 17:25; resolve
+    # (10h10m + 4 × 9h) / 2 → 10-11 12:55 (a make-up Saturday), not yet.
     assert keys(untouched, sh(2025, 10, 9, 18)) == [
         "acknowledge:reminder_halfway:0",
-        "respond:reminder_halfway:0",
-        "resolve:reminder_halfway:0",
         "acknowledge:reminder_before:0",
+        "respond:reminder_halfway:0",
         "acknowledge:urge:0",
     ]
     steps = due_steps(untouched, sh(2025, 10, 10, 18), RULES, ROUTINE)
@@ -134,7 +139,6 @@ def test_due_steps_grow_with_time_and_stop_when_acknowledged() -> None:
     )
     assert keys(acknowledged, sh(2025, 10, 10, 18)) == [
         "respond:reminder_halfway:0",
-        "resolve:reminder_halfway:0",
         "respond:reminder_before:0",
         "respond:urge:0",
     ]
@@ -144,11 +148,12 @@ def test_emergency_steps_go_out_at_night() -> None:
     # Raised 23:50 in an emergency domain: 15 minutes to acknowledge (due 00:05),
     # reminded a fifth of the limit (3 min) before; L2 after 30 min, L3 after 2 h.
     flood = call(sh(2025, 10, 20, 23, 50), ack="15m", respond="1h", resolve="8h")
+    minutes = CallLimits(Limit.parse("15m"), Limit.parse("1h"), Limit.parse("8h"))
     policy = EscalationPolicy.from_domain(EMERGENCY, RULES)
     assert policy == EscalationPolicy(
         Limit.parse("30m"), Limit.parse("2h"), None, emergency=True, repeat_every=Limit.parse("1wd")
     )
-    steps = ladder(clocks(flood)[0], policy, CALENDAR, POLICY)
+    steps = ladder(clocks(flood, minutes)[0], policy, CALENDAR, POLICY)
     assert [(step.key, step.at) for step in steps[:5]] == [
         ("acknowledge:reminder_halfway:0", sh(2025, 10, 20, 23, 57, 30)),
         ("acknowledge:reminder_before:0", sh(2025, 10, 21, 0, 2)),
@@ -159,10 +164,10 @@ def test_emergency_steps_go_out_at_night() -> None:
     assert all(step.send_at == step.at for step in steps)  # no deferral at night
     # Even with quiet hours set, an emergency ignores them.
     quiet_emergency = replace(policy, quiet_hours=QuietHours.parse("22:00-07:00"))
-    assert ladder(clocks(flood)[0], quiet_emergency, CALENDAR, POLICY) == steps
+    assert ladder(clocks(flood, minutes)[0], quiet_emergency, CALENDAR, POLICY) == steps
 
     now = sh(2025, 10, 21, 2, 5)
-    due = {step.key for step in due_steps(flood, now, RULES, EMERGENCY)}
+    due = {step.key for step in due_steps(flood, now, RULES, EMERGENCY, minutes)}
     # Respond (due 00:50) runs alongside and is under supervision since 01:20; resolve
     # (due 07:50) reaches its halfway reminder only at 03:50.
     assert {"acknowledge:accountability:0", "respond:supervise:0"} <= due
@@ -172,7 +177,8 @@ def test_emergency_steps_go_out_at_night() -> None:
 def test_a_step_in_quiet_hours_waits_for_the_morning() -> None:
     quiet = QuietHours.parse("22:00-07:00")
     policy = EscalationPolicy(Limit.parse("30m"), Limit.parse("2h"), quiet)
-    clock = ClockState(LimitName.RESPOND, sh(2025, 10, 20, 18), sh(2025, 10, 20, 23), None)
+    clock = ClockState(LimitName.RESPOND, sh(2025, 10, 20, 18), sh(2025, 10, 20, 23), None,
+                       LimitUnit.MINUTES)
     sent = {step.key: step.send_at for step in ladder(clock, policy, CALENDAR, POLICY)}
     assert sent["respond:reminder_halfway:0"] == sh(2025, 10, 20, 20, 30)  # evening: not quiet
     assert sent["respond:reminder_before:0"] == sh(2025, 10, 21, 7)  # 22:00 is quiet

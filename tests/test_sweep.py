@@ -57,8 +57,9 @@ def test_untouched_call_climbs_the_whole_ladder_across_national_day(
     run_clock(ctx, local("2025-09-30 17:00"), local("2025-10-14 12:00"), timedelta(minutes=30))
     ack = [s for s in sent(ctx, cid) if s[0] == "acknowledge"]
     assert ack[:5] == [
-        # Halfway (10-05 05:25) falls in the holiday and the quiet hours: sent at 07:00.
-        ("acknowledge", "reminder_halfway", 0, "10-05 07:00"),
+        # Halfway in working time: 10-09 12:55, never in the holiday; the sweep
+        # on the half hour sends it at 13:00.
+        ("acknowledge", "reminder_halfway", 0, "10-09 13:00"),
         ("acknowledge", "reminder_before", 0, "10-09 17:00"),
         ("acknowledge", "urge", 0, "10-09 18:00"),
         # One working day later.
@@ -125,7 +126,8 @@ def test_sweep_reads_only_calls_falling_due(ctx: Context, org: Org) -> None:
         calls.raise_call(ctx, org.caller, T0, "排水沟堵塞", item_code="drain")
     assert sweep(ctx, T0).calls == 5  # new calls: looked at once to plan
     assert sweep(ctx, T0 + timedelta(minutes=1)).calls == 0  # nothing due yet
-    result = sweep(ctx, local("2025-10-05 07:00"))
+    assert sweep(ctx, local("2025-10-05 07:00")).calls == 0  # the holiday: nothing due
+    result = sweep(ctx, local("2025-10-09 13:00"))  # the halfway reminders
     assert (result.calls, result.sent) == (5, 5)
 
 

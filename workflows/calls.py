@@ -9,7 +9,6 @@ nothing. `now` is always a parameter (aware, any timezone); `by` is a member id.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,11 +32,19 @@ from models import (
     UnitKind,
     next_counter,
     session_scope,
+    unit_of_work,
 )
 from workflows import access
 from workflows.access import Actor
 from workflows.context import Context
-from workflows.deadlines import Limit, after_working_days, due_at, extend, remaining
+from workflows.deadlines import (
+    CallLimits,
+    after_working_days,
+    due_at,
+    extend,
+    limits_of,
+    reopened_due,
+)
 from workflows.errors import InvalidInput, NotAllowed, NotFound, WrongState
 from workflows.lifecycle import FINAL_STATES, Action, Party, transition
 from workflows.lifecycle import target as lifecycle_target
@@ -48,18 +55,6 @@ from workflows.text import clean
 MAX_TEXT = 8192  # two Telegram messages: a text the app split in two is still one description
 MAX_REASON = 1000
 MAX_EXTENSION_DAYS = 30
-
-
-@dataclass(frozen=True)
-class DefaultLimits:
-    """Limits for a call the dispatcher routes without a catalog item."""
-
-    acknowledge: str = "1wd"
-    respond: str = "2wd"
-    resolve: str = "5wd"
-
-
-DEFAULT_LIMITS = DefaultLimits()
 
 
 # --- helpers shared by the use cases -------------------------------------
@@ -141,15 +136,9 @@ def _move(
     return event
 
 
-def _limits(session: Session, call: Call) -> tuple[Limit, Limit, Limit]:
-    if call.item_id is None:
-        names = (DEFAULT_LIMITS.acknowledge, DEFAULT_LIMITS.respond, DEFAULT_LIMITS.resolve)
-    else:
-        item = session.get(CatalogItem, call.item_id)
-        assert item is not None
-        names = (item.acknowledge_limit, item.respond_limit, item.resolve_limit)
-    ack, respond_, resolve_ = (Limit.parse(name) for name in names)
-    return ack, respond_, resolve_
+def _limits(session: Session, call: Call) -> CallLimits:
+    item = session.get(CatalogItem, call.item_id) if call.item_id is not None else None
+    return limits_of(item)
 
 
 def _dispatch(
@@ -175,14 +164,14 @@ def _dispatch(
                         role=ParticipantRole.ASSISTING,
                     )
                 )
-    ack, respond_, resolve_ = _limits(session, call)
+    limits = _limits(session, call)
     rules = ctx.rules
     call.lead_department_id = department_id
     call.dispatched_at = now
     call.acknowledged_at = call.responded_at = None
-    call.acknowledge_due = due_at(now, ack, rules.calendar, rules.policy)
-    call.respond_due = due_at(now, respond_, rules.calendar, rules.policy)
-    call.resolve_due = due_at(now, resolve_, rules.calendar, rules.policy)
+    call.acknowledge_due = due_at(now, limits.acknowledge, rules.calendar, rules.policy)
+    call.respond_due = due_at(now, limits.respond, rules.calendar, rules.policy)
+    call.resolve_due = due_at(now, limits.resolve, rules.calendar, rules.policy)
 
 
 def _department(session: Session, code: str) -> Unit:
@@ -227,7 +216,7 @@ def raise_call(
         and not (-90 <= latitude <= 90 and -180 <= longitude <= 180)
     ):
         raise InvalidInput("latitude or longitude out of range", reason="bad_location")
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         caller = _actor(session, caller_id)
         if not access.may(caller, access.Permission.RAISE_CALL):
             raise NotAllowed(f"member {caller_id} may not raise calls", action="raise")
@@ -296,7 +285,7 @@ def raise_call(
 def assign(ctx: Context, call_id: int, by: int, now: datetime, department_code: str) -> Call:
     """A dispatcher (or admin) routes a call the catalog could not route, or
     reroutes one nobody has acknowledged yet. The department's clocks start now."""
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, Action.ASSIGN, call)
         department = _department(session, department_code)
@@ -313,7 +302,7 @@ def acknowledge(ctx: Context, call_id: int, by: int, now: datetime) -> Call:
     """A liaison or head of a department taking part acknowledges (签收). The
     lead's acknowledgement moves the call on; an assisting department's is
     recorded for its own deadline. Pressing twice is refused."""
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         subject = access.facts(session, call)
         action = (
@@ -345,7 +334,7 @@ def acknowledge(ctx: Context, call_id: int, by: int, now: datetime) -> Call:
 def respond(ctx: Context, call_id: int, by: int, now: datetime, note: str) -> Call:
     """The lead department responds (响应): says what it is doing about it."""
     text = _clean_text(note, "response", required=True, limit=MAX_REASON)
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, Action.RESPOND, call)
         call.responded_at = now
@@ -387,7 +376,7 @@ def _file_request(
     """The lead department asks the dispatcher for something: the request
     row and the call's move, in one transaction."""
     action = Action.REQUEST_EXTENSION if kind is RequestKind.EXTENSION else Action.RETURN
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, action, call)
         request = CallRequest(
@@ -423,7 +412,7 @@ def resolve(
         raise InvalidInput(
             "a resolution needs an evidence photo or a reason", reason="evidence_required"
         )
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, Action.RESOLVE, call)
         attachments = attach_photos(
@@ -480,7 +469,7 @@ def decide_extension(
     """A dispatcher grants or refuses an extension. Granted, the resolve
     deadline moves by the requested working days; either way work goes on."""
     text = _clean_text(note, "note", required=False, limit=MAX_REASON)
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member = _actor(session, by)
         request = _pending_request(session, request_id)
         if request.kind is not RequestKind.EXTENSION:
@@ -527,7 +516,7 @@ def decide_return(
     for `assign`. Refused, it goes back to the department as it was, with its
     deadlines unchanged — the clock kept running."""
     text = _clean_text(note, "note", required=False, limit=MAX_REASON)
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member = _actor(session, by)
         request = _pending_request(session, request_id)
         if request.kind is not RequestKind.RETURN:
@@ -610,7 +599,7 @@ def confirm(
 ) -> Call:
     """The caller confirms the fix and rates the department (评价); the call closes."""
     text = _clean_text(comment, "comment", required=False, limit=MAX_REASON)
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, Action.CONFIRM, call)
         call.closed_at = now
@@ -624,14 +613,17 @@ def confirm(
 
 def reject_fix(ctx: Context, call_id: int, by: int, now: datetime, reason: str) -> Call:
     """The caller says it is not fixed: the call reopens with the time that was
-    left when it was resolved (none left → due at once, so escalation goes on)."""
+    left when it was resolved, counted in working time for a working-day limit
+    (`deadlines.reopened_due`; none left → due at once, so escalation goes on)."""
     text = _clean_text(reason, "reason", required=True, limit=MAX_REASON)
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, Action.REJECT_FIX, call)
         if call.resolve_due is not None and call.resolved_at is not None:
-            left = remaining(call.resolve_due, call.resolved_at)
-            call.resolve_due = now + left
+            call.resolve_due = reopened_due(
+                call.resolve_due, call.resolved_at, now, _limits(session, call).resolve.unit,
+                ctx.rules.calendar, ctx.rules.policy,
+            )
         call.resolved_at = None
         _move(
             session,
@@ -661,7 +653,7 @@ def add_info(
     if not note and not photos:
         raise InvalidInput("added information needs words or a photo", reason="empty_text",
                            field="description")
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, Action.ADD_INFO, call)
         attachments = attach_photos(
@@ -677,7 +669,7 @@ def add_info(
 def withdraw(ctx: Context, call_id: int, by: int, now: datetime, reason: str | None = None) -> Call:
     """The caller withdraws a call nobody has acknowledged yet."""
     text = _clean_text(reason, "reason", required=False, limit=MAX_REASON)
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         member, call = _actor(session, by), _call(session, call_id)
         target = _check(session, member, Action.WITHDRAW, call)
         call.closed_at = now
@@ -691,7 +683,7 @@ def auto_close_due(ctx: Context, now: datetime) -> list[Call]:
     `auto_close_after_days` working days of the resolution (system action)."""
     rules = ctx.rules
     closed: list[Call] = []
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         # N working days are at least N calendar days: the database skips the
         # calls resolved too recently to matter, the calendar decides the rest.
         resolved = session.exec(

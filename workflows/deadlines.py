@@ -4,20 +4,33 @@ A catalog item's limit is either calendar minutes (emergencies: round the
 clock, nights and holidays included) or working days (ending at the close of
 the Nth working day after the call). All inputs must be timezone-aware; all
 results are aware UTC, as stored.
+
+A clock measured in working days also *runs* in working time: the working
+hours (`WorkdayPolicy.workday_start` to `workday_end`, 09:00-18:00 by
+default) of working days. So the time a reopened call has left, and the
+middle of a limit (the halfway reminder), are counted in working time for a
+working-day limit — never in a night, a weekend or a holiday — and in
+wall-clock time for a calendar-time (minutes) limit.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from models import CatalogItem
 from workflows.calendar import WorkingDayCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+DEFAULT_WORKDAY_START = time(9, 0)
 DEFAULT_WORKDAY_END = time(18, 0)
+#: How far working time is looked for: a calendar with no working day in ten
+#: years is a broken calendar, not a long holiday.
+_MAX_DAYS = 3660
 
 
 class LimitUnit(StrEnum):
@@ -73,10 +86,39 @@ class Limit:
 
 @dataclass(frozen=True)
 class WorkdayPolicy:
-    """Where working days are counted and when a working day closes."""
+    """Where working days are counted, and the working hours of a working day
+    (a working-day deadline falls at `workday_end`)."""
 
     tz: ZoneInfo = SHANGHAI
     workday_end: time = DEFAULT_WORKDAY_END
+    workday_start: time = DEFAULT_WORKDAY_START
+
+    def __post_init__(self) -> None:
+        if self.workday_start >= self.workday_end:
+            raise ValueError(f"the working day must start before it ends: "
+                             f"{self.workday_start} >= {self.workday_end}")
+
+
+@dataclass(frozen=True)
+class CallLimits:
+    """The three limits of a call."""
+
+    acknowledge: Limit
+    respond: Limit
+    resolve: Limit
+
+
+DEFAULT_LIMITS = CallLimits(Limit(1, LimitUnit.WORKING_DAYS), Limit(2, LimitUnit.WORKING_DAYS),
+                            Limit(5, LimitUnit.WORKING_DAYS))
+
+
+def limits_of(item: CatalogItem | None) -> CallLimits:
+    """The limits of a call of catalog item `item`; a call the dispatcher
+    routes without an item gets `DEFAULT_LIMITS` (1wd / 2wd / 5wd)."""
+    if item is None:
+        return DEFAULT_LIMITS
+    return CallLimits(Limit.parse(item.acknowledge_limit), Limit.parse(item.respond_limit),
+                      Limit.parse(item.resolve_limit))
 
 
 def _require_aware(name: str, value: datetime) -> None:
@@ -121,21 +163,88 @@ def extend(
     return _close_of(calendar.add_working_days(local_date, days), policy)
 
 
-def remaining(due: datetime, now: datetime) -> timedelta:
-    """Time left until `due` at `now`, never negative; kept when a fix is rejected."""
+def _working_windows(
+    start: datetime, calendar: WorkingDayCalendar, policy: WorkdayPolicy
+) -> Iterator[tuple[datetime, datetime]]:
+    """The working hours from `start` on, as (begin, end) in UTC, in order;
+    the first is cut to begin at `start`."""
+    local_day = start.astimezone(policy.tz).date()
+    begin_at = start.astimezone(UTC)
+    for offset in range(_MAX_DAYS):
+        day = local_day + timedelta(days=offset)
+        if not calendar.is_working_day(day):
+            continue
+        opens = datetime.combine(day, policy.workday_start, tzinfo=policy.tz).astimezone(UTC)
+        closes = _close_of(day, policy)
+        if closes > begin_at:
+            yield max(opens, begin_at), closes
+    raise ValueError(f"no working day within {_MAX_DAYS} days of {start.isoformat()}")
+
+
+def working_time_between(
+    start: datetime, end: datetime, calendar: WorkingDayCalendar, policy: WorkdayPolicy
+) -> timedelta:
+    """The working time (working hours of working days) from `start` to `end`;
+    negative when `end` is earlier. The one measure of a working-day clock:
+    the time a reopened call has left, the halfway reminder, and the board's
+    "2 hours left" / "late by 5 hours" (emergencies count round the clock)."""
+    _require_aware("start", start)
+    _require_aware("end", end)
+    if end < start:
+        return -working_time_between(end, start, calendar, policy)
+    total = timedelta(0)
+    if end == start:
+        return total
+    for opens, closes in _working_windows(start, calendar, policy):
+        if opens >= end:
+            break
+        total += min(closes, end) - opens
+    return total
+
+
+def add_working_time(
+    start: datetime, amount: timedelta, calendar: WorkingDayCalendar, policy: WorkdayPolicy
+) -> datetime:
+    """The moment `amount` of working time after `start`, in UTC. Nothing to
+    add is `start` itself, even outside working hours (due at once)."""
+    _require_aware("start", start)
+    if amount <= timedelta(0):
+        return start.astimezone(UTC)
+    left = amount
+    for opens, closes in _working_windows(start, calendar, policy):
+        if left <= closes - opens:
+            return opens + left
+        left -= closes - opens
+    raise AssertionError("unreachable: _working_windows raises when it runs out")
+
+
+def time_left(
+    due: datetime, at: datetime, unit: LimitUnit, calendar: WorkingDayCalendar,
+    policy: WorkdayPolicy,
+) -> timedelta:
+    """What was left of a limit counted in `unit` at `at`, never negative:
+    working time for working days, wall-clock time for minutes."""
     _require_aware("due", due)
-    _require_aware("now", now)
-    return max(due - now, timedelta(0))
+    _require_aware("at", at)
+    if unit is LimitUnit.WORKING_DAYS:
+        return max(working_time_between(at, due, calendar, policy), timedelta(0))
+    return max(due - at, timedelta(0))
 
 
-def shift_by_remaining(now: datetime, remaining: timedelta) -> datetime:
-    """The new deadline of a call reopened at `now` with `remaining` time left, in UTC.
-
-    A call reopened with no time left is due at once, i.e. immediately overdue,
-    so the escalation ladder continues where it stopped rather than restarting.
-    """
-    _require_aware("now", now)
-    return now.astimezone(UTC) + max(remaining, timedelta(0))
+def reopened_due(
+    due: datetime, resolved_at: datetime, now: datetime, unit: LimitUnit,
+    calendar: WorkingDayCalendar, policy: WorkdayPolicy,
+) -> datetime:
+    """The new deadline of a call whose fix is rejected at `now`: the time that
+    was left when it was resolved (`resolved_at`), counted from `now` in the
+    limit's own terms — working time for a working-day limit, so 8 working
+    hours left on a Friday 17:00 rejection run 1 hour on Friday and 7 on the
+    next working day. Nothing left: due at once, so the escalation ladder goes
+    on where it stopped rather than restarting."""
+    left = time_left(due, resolved_at, unit, calendar, policy)
+    if unit is LimitUnit.WORKING_DAYS:
+        return add_working_time(now, left, calendar, policy)
+    return now.astimezone(UTC) + left
 
 
 def after_working_days(
@@ -154,36 +263,18 @@ def after_working_days(
     return datetime.combine(day, local.time(), tzinfo=policy.tz).astimezone(UTC)
 
 
-def halfway(start: datetime, due: datetime) -> datetime:
-    """The midpoint between `start` and `due`, in UTC (for a halfway reminder)."""
+def midpoint(
+    start: datetime, due: datetime, unit: LimitUnit, calendar: WorkingDayCalendar,
+    policy: WorkdayPolicy,
+) -> datetime:
+    """The middle of a limit running from `start` to `due`, in UTC (for the
+    halfway reminder): of the working time for a working-day limit, so it
+    falls in working hours of a working day, never in a holiday; of the
+    wall-clock time for a calendar-time (minutes) limit."""
     _require_aware("start", start)
     _require_aware("due", due)
+    if unit is LimitUnit.WORKING_DAYS:
+        half = working_time_between(start, due, calendar, policy) / 2
+        return add_working_time(start, half, calendar, policy)
     return start.astimezone(UTC) + (due - start) / 2
 
-
-def working_time_between(
-    start: datetime, end: datetime, calendar: WorkingDayCalendar, policy: WorkdayPolicy
-) -> timedelta:
-    """The time from `start` to `end` not counting days off (weekends and
-    holidays by the calendar, in local time); negative when `end` is earlier.
-
-    The board's clocks ("2 days 3 hours left", "late by 5 hours") use it for
-    working-day limits, so a call due after National Day does not look a
-    week late on the first working day; emergencies count round the clock.
-    """
-    _require_aware("start", start)
-    _require_aware("end", end)
-    sign = 1 if end >= start else -1
-    first, last = (start, end) if sign == 1 else (end, start)
-    total = last - first
-    day = first.astimezone(policy.tz).date()
-    last_day = last.astimezone(policy.tz).date()
-    while day <= last_day:
-        if not calendar.is_working_day(day):
-            day_start = datetime.combine(day, time(0), tzinfo=policy.tz)
-            day_end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=policy.tz)
-            overlap = min(last, day_end) - max(first, day_start)
-            if overlap > timedelta(0):
-                total -= overlap
-        day += timedelta(days=1)
-    return total * sign

@@ -28,14 +28,24 @@ from zoneinfo import ZoneInfo
 from models import Call, CallStatus, Domain, Role
 from workflows.calendar import WorkingDayCalendar
 from workflows.context import QuietHours, Rules
-from workflows.deadlines import Limit, LimitUnit, WorkdayPolicy, after_working_days, halfway
+from workflows.deadlines import (
+    DEFAULT_LIMITS,
+    CallLimits,
+    Limit,
+    LimitUnit,
+    WorkdayPolicy,
+    after_working_days,
+    midpoint,
+)
 from workflows.lifecycle import FINAL_STATES
 
 #: Statuses in which no clock runs: not yet with a department, or over.
 NO_CLOCKS = FINAL_STATES | {CallStatus.RAISED, CallStatus.PENDING_DISPATCH}
 
-#: The last step repeats at most this often and this long (the schedule must be finite;
-#: a call unanswered for a month after its referral is the supervisors' case by then).
+#: The referral repeats at most this often and this long. Decided, not a limitation:
+#: the schedule must be finite, and a call unanswered ten working days after its
+#: referral is the discipline commission's case — a daily message nobody answers
+#: helps nobody. It stays on /overdue and in the digests (README "Escalation").
 MAX_FINAL_REPEATS = 10
 MAX_FINAL_SPAN = timedelta(days=30)
 
@@ -105,12 +115,14 @@ class EscalationPolicy:
 @dataclass(frozen=True)
 class ClockState:
     """One clock of a call: started at dispatch, due at `due`, met at `met_at`
-    (None while nobody has acted)."""
+    (None while nobody has acted); `unit` is what its limit counts (working
+    days run in working time, minutes round the clock)."""
 
     limit: LimitName
     started: datetime
     due: datetime
     met_at: datetime | None
+    unit: LimitUnit = LimitUnit.WORKING_DAYS
 
 
 @dataclass(frozen=True)
@@ -133,19 +145,23 @@ class DueStep:
         return f"{self.limit}:{self.step}:{self.repeat}"
 
 
-def clocks(call: Call) -> list[ClockState]:
+def clocks(call: Call, limits: CallLimits | None = None) -> list[ClockState]:
     """The clocks of `call` that are running or met, in the order acknowledge,
     respond, resolve. All three start at dispatch (`workflows.calls` sets the
-    three deadlines then); a call not with a department, or over, has none."""
+    three deadlines then); a call not with a department, or over, has none.
+    `limits` are the call's (`deadlines.limits_of(item)`); None: the defaults
+    of a call routed without an item."""
     if call.status in NO_CLOCKS or call.dispatched_at is None:
         return []
+    limits = limits or DEFAULT_LIMITS
     started = call.dispatched_at
     states = (
-        (LimitName.ACKNOWLEDGE, call.acknowledge_due, call.acknowledged_at),
-        (LimitName.RESPOND, call.respond_due, call.responded_at),
-        (LimitName.RESOLVE, call.resolve_due, call.resolved_at),
+        (LimitName.ACKNOWLEDGE, call.acknowledge_due, call.acknowledged_at, limits.acknowledge),
+        (LimitName.RESPOND, call.respond_due, call.responded_at, limits.respond),
+        (LimitName.RESOLVE, call.resolve_due, call.resolved_at, limits.resolve),
     )
-    return [ClockState(name, started, due, met) for name, due, met in states if due is not None]
+    return [ClockState(name, started, due, met, limit.unit)
+            for name, due, met, limit in states if due is not None]
 
 
 def ladder(
@@ -184,7 +200,8 @@ def ladder(
         # reminded 3 minutes before rather than before it even started (and always
         # after halfway). Working-day limits last at least 18 hours: the full hour.
         before = due - min(policy.remind_before, span / 5)
-        rungs.append((Step.REMINDER_HALFWAY, halfway(started, due), 0))
+        middle = midpoint(started, due, clock.unit, calendar, workday_policy)
+        rungs.append((Step.REMINDER_HALFWAY, middle, 0))
         rungs.append((Step.REMINDER_BEFORE, before, 0))
 
     rungs += _repeats(Step.URGE, due, supervise_at, lambda m: later(m, policy.repeat_every))
@@ -206,7 +223,8 @@ def ladder(
     ]
 
 
-def due_steps(call: Call, now: datetime, rules: Rules, domain: Domain | None) -> list[DueStep]:
+def due_steps(call: Call, now: datetime, rules: Rules, domain: Domain | None,
+              limits: CallLimits | None = None) -> list[DueStep]:
     """The steps of `call` to send at `now`: those with `send_at` <= `now` on
     clocks nobody has met, ordered by `send_at`. A met clock has nothing due,
     even steps that fell due before it was met: they were sent then, or are
@@ -216,7 +234,7 @@ def due_steps(call: Call, now: datetime, rules: Rules, domain: Domain | None) ->
     policy = EscalationPolicy.from_domain(domain, rules)
     steps = [
         step
-        for clock in clocks(call)
+        for clock in clocks(call, limits)
         if clock.met_at is None
         for step in ladder(clock, policy, rules.calendar, rules.policy)
         if step.send_at <= now

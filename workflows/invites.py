@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from models import Invite, Member, Role, session_scope
+from models import Invite, Member, Role, unit_of_work
 from workflows.context import Context
 from workflows.errors import InvalidInput, NotAllowed, NotFound, WrongState
 
@@ -41,7 +41,7 @@ def create_invite(
         raise InvalidInput(
             f"an invite lasts 1 to {MAX_HOURS} hours", reason="bad_hours", limit=MAX_HOURS
         )
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         if by is not None:
             admin = session.get(Member, by)
             if admin is None or not admin.active or admin.role is not Role.ADMIN:
@@ -79,7 +79,7 @@ def redeem_invite(
     only checked and used up. A used, expired or unknown code is refused."""
     if channel not in CHANNELS:
         raise InvalidInput(f"unknown channel {channel!r}", reason="bad_channel")
-    with session_scope(ctx.engine) as session:
+    with unit_of_work(ctx.engine) as session:
         invite = session.exec(
             select(Invite).where(Invite.code == normalise_code(code)).with_for_update()
         ).first()

@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 from models import (
     Attachment,
     Call,
+    CatalogItem,
     Domain,
     Event,
     Member,
@@ -32,10 +33,11 @@ from models import (
     OutboxStatus,
     Role,
     next_counter,
-    session_scope,
+    unit_of_work,
 )
 from workflows.burden import remind_due
 from workflows.context import Context
+from workflows.deadlines import CallLimits, limits_of
 from workflows.escalation import (
     DueStep,
     EscalationPolicy,
@@ -73,12 +75,13 @@ class _Planned:
         return (self.step.limit.value, self.clock_due, self.step.step.value, self.step.repeat)
 
 
-def _plan(call: Call, ctx: Context, domain: Domain | None) -> list[_Planned]:
+def _plan(call: Call, ctx: Context, domain: Domain | None,
+          limits: CallLimits | None) -> list[_Planned]:
     """Every step of the call's unmet clocks, whenever it falls."""
     policy = EscalationPolicy.from_domain(domain, ctx.rules)
     return [
         _Planned(step, clock.due)
-        for clock in clocks(call)
+        for clock in clocks(call, limits)
         if clock.met_at is None
         for step in ladder(clock, policy, ctx.rules.calendar, ctx.rules.policy)
     ]
@@ -202,9 +205,10 @@ def _record_step(
 
 
 def _sweep_call(
-    ctx: Context, batch: _Batch, call: Call, domain: Domain | None, now: datetime
+    ctx: Context, batch: _Batch, call: Call, domain: Domain | None,
+    limits: CallLimits | None, now: datetime,
 ) -> tuple[int, int]:
-    plan = _plan(call, ctx, domain)
+    plan = _plan(call, ctx, domain, limits)
     done = batch.done[call.id or 0]
     due = [p for p in plan if p.step.send_at <= now and p.id not in done]
     sent = superseded = 0
@@ -236,10 +240,12 @@ def sweep(ctx: Context, now: datetime, batch: int = 500) -> SweepResult:
     was committed)."""
     looked = sent = superseded = 0
     domains: dict[int | None, Domain | None] = {None: None}
+    limits: dict[int | None, CallLimits] = {}
     while True:
-        with session_scope(ctx.engine) as session:
+        with unit_of_work(ctx.engine) as session:
             if len(domains) == 1:
                 domains.update({d.id: d for d in session.exec(select(Domain))})
+                limits.update({i.id: limits_of(i) for i in session.exec(select(CatalogItem))})
             due_calls = session.exec(
                 # Only the next_nudge_at index: a call that ends has it cleared
                 # (workflows.calls._move), so filtering on status too would only
@@ -256,7 +262,8 @@ def sweep(ctx: Context, now: datetime, batch: int = 500) -> SweepResult:
                     if call.status not in OPEN_STATES:  # defensive: nothing is due on it
                         call.next_nudge_at = None
                         continue
-                    s, x = _sweep_call(ctx, batch_of, call, domains.get(call.domain_id), now)
+                    s, x = _sweep_call(ctx, batch_of, call, domains.get(call.domain_id),
+                                       limits.get(call.item_id), now)
                     sent, superseded = sent + s, superseded + x
                 batch_of.write()
             session.commit()
