@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
+from bot.exports import export_files
 from bot.settings import Settings
 from models import MediaStore, make_engine
 from workflows.calendar import WorkingDayCalendar, load_override
@@ -28,6 +29,8 @@ def build_rules(settings: Settings) -> Rules:
             on_time_respond=evaluation.on_time_respond,
             on_time_resolve=evaluation.on_time_resolve,
             closure=evaluation.closure,
+            supervision_deduction=evaluation.supervision_deduction,
+            accountability_deduction=evaluation.accountability_deduction,
         ),
     )
 
@@ -37,4 +40,5 @@ def build_context(settings: Settings, engine: Engine | None = None) -> Context:
         engine=engine or make_engine(settings.database.url),
         media=MediaStore(settings.media.dir),
         rules=build_rules(settings),
+        exports=export_files,
     )

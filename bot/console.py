@@ -123,6 +123,9 @@ class Console:
             self._print("  " + "\n  ".join(lines))
             for sha in reply.photos:
                 self._print(f"    [photo] {self.ctx.media.path(sha)}")
+            for document in reply.documents:
+                path = self.ctx.media.path(document.sha256)
+                self._print(f"    [document] {document.name}: {path}")
             for row in reply.buttons:
                 cells = []
                 for button in row:

@@ -25,13 +25,18 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from bot.app import build_rules
+from bot.exports.chart import NoCjkFont, chart_png
+from bot.exports.xlsx import workbook_bytes
 from bot.report import render_report
 from bot.settings import Settings
+from handlers.i18n import Translator
+from handlers.labels import LIMIT, STEP
 from models import (
     Call,
     CatalogItem,
     Domain,
     ItemAssistingDepartment,
+    Locale,
     MediaStore,
     Member,
     RatingLevel,
@@ -42,13 +47,19 @@ from models import (
 )
 from workflows import calls
 from workflows.context import Context
+from workflows.deadlines import after_working_days
 from workflows.directory import load
 from workflows.escalation import due_steps
 from workflows.orgfile import read_catalog, read_org
 from workflows.photos import Photo
 from workflows.stats import Period, report
+from workflows.sweep import sweep
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+# The ladder's rungs as the district calls them (the narrative is English; the
+# Chinese names are kept beside it, as the seed uses them).
+STEP_ZH = {"reminder_halfway": "提醒", "reminder_before": "提醒", "urge": "催办",
+           "supervise": "督办", "accountability": "问责"}
 
 
 def tiny_png(seed: int) -> bytes:
@@ -172,6 +183,18 @@ def _ordinary_call(
     story.at(resolve_at, lambda: calls.resolve(ctx, cid, liaison, resolve_at, "已处理完毕",
                                                [story.photo()]))
     story.at(confirm_at, lambda: calls.confirm(ctx, cid, story.id(caller), confirm_at, level))
+
+
+def _sweeps(story: Story, settings: Settings) -> None:
+    """The scheduler's sweep, every hour of the month (it runs every 30 s in
+    production; nothing falls due between the hours here): it records the
+    ladder's steps as they fall due, so supervision orders and accountability
+    referrals are in the event log — and in the report — as they would be."""
+    moment = _local(settings, "2025-09-30 00:00")
+    end = _local(settings, "2025-11-01 00:00")
+    while moment <= end:
+        story.at(moment, partial(sweep, story.ctx, moment))
+        moment += timedelta(hours=1)
 
 
 def _special(story: Story, settings: Settings) -> int:
@@ -344,6 +367,23 @@ def _special(story: Story, settings: Settings) -> int:
          lambda: calls.resolve(ctx, ids["silent"], m("liu-yang"), t("2025-10-23 16:00"),
                                "已清理", [story.photo()]))
 
+    def close_when_due() -> None:
+        # As the routine would: at the moment the caller's time runs out, not at month end.
+        resolved_at = story_call(ctx, ids["silent"]).resolved_at
+        assert resolved_at is not None
+        rules = ctx.rules
+        due = after_working_days(resolved_at, rules.auto_close_after_days, rules.calendar,
+                                 rules.policy)
+
+        def close() -> None:
+            for call in calls.auto_close_due(ctx, due):
+                story.say(due, f"{call.number} closed unrated: the caller did not answer "
+                               f"within {rules.auto_close_after_days} working days")
+
+        story.at(due, close)
+
+    story.at(t("2025-10-23 16:00") + timedelta(seconds=1), close_when_due)
+
     # 9. Nobody acknowledges.
     told("2025-10-24 10:00", "吴丽华 raises {n}: a factory discharging into the creek — "
          "and nobody at 生态环境分局 acknowledges it",
@@ -361,9 +401,12 @@ def story_call(ctx: Context, call_id: int) -> Call:
         return call
 
 
-def run_demo(settings: Settings, keep: Path | None = None, seed: int = 2025) -> None:
+def run_demo(settings: Settings, keep: Path | None = None, seed: int = 2025,
+             out_dir: Path | None = None) -> None:
     """Play the month and print the story, the ladder of the ignored call and
-    the report. Uses a fresh temporary SQLite database unless `keep` is given."""
+    the report; write the report's workbook and chart (`demo-report.xlsx`,
+    `demo-report.png`) to `out_dir` (default: the current directory) and say
+    where. Uses a fresh temporary SQLite database unless `keep` is given."""
     with tempfile.TemporaryDirectory(prefix="youhu-demo-") as scratch:
         path = keep or Path(scratch) / "demo.db"
         path.unlink(missing_ok=True)
@@ -379,12 +422,10 @@ def run_demo(settings: Settings, keep: Path | None = None, seed: int = 2025) -> 
         print("youhu demo — 白云区, 2025-09-29 to 2025-10-31 (simulated clock, Asia/Shanghai)\n")
         print("The told stories:")
         _ordinary(story, settings, random.Random(seed))
+        _sweeps(story, settings)
         ignored = _special(story, settings)
         month_end = _local(settings, "2025-11-01 00:00")
-        closed = calls.auto_close_due(ctx, month_end)
-        for call in closed:
-            print(f"  {story.local(month_end)}  {call.number} closed unrated: the caller did not "
-                  f"answer within {ctx.rules.auto_close_after_days} working days")
+        t = Translator(Locale.EN, settings.tz)
 
         call = story_call(ctx, ignored)
         domain = story.domains.get(call.domain_id)
@@ -392,11 +433,25 @@ def run_demo(settings: Settings, keep: Path | None = None, seed: int = 2025) -> 
               "(computed by the rules; delivery comes with the scheduler):")
         for step in due_steps(call, month_end, ctx.rules, domain):
             who = ", ".join(sorted(step.recipients))
-            print(f"  {story.local(step.send_at)}  {step.limit} {step.step}"
+            name = t._(STEP[step.step.value])
+            print(f"  {story.local(step.send_at)}  {name} {STEP_ZH[step.step.value]} "
+                  f"({t._(LIMIT[step.limit.value])})"
                   f"{f' (repeat {step.repeat})' if step.repeat else ''} → {who}")
 
         period = Period(start=_local(settings, "2025-09-29 00:00"), end=month_end,
                         label="2025-09-29 – 2025-10-31")
+        result = report(ctx, period, month_end)
         print()
-        print(render_report(report(ctx, period, month_end)))
+        print(render_report(result, t))
+        folder = out_dir or Path.cwd()
+        folder.mkdir(parents=True, exist_ok=True)
+        workbook, picture = folder / "demo-report.xlsx", folder / "demo-report.png"
+        workbook.write_bytes(workbook_bytes(result, t))
+        try:
+            picture.write_bytes(chart_png(result, t))
+        except NoCjkFont as error:
+            print(f"\nThe workbook is in {workbook.resolve()}; no chart: {error}")
+        else:
+            print(f"\nThe report as a workbook: {workbook.resolve()}")
+            print(f"The report as a chart:    {picture.resolve()}")
         engine.dispose()

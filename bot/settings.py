@@ -76,13 +76,16 @@ class EscalationSettings(Section):
 
 class EvaluationSettings(Section):
     """The two-way evaluation: half the towns' ratings, half performance made
-    of the four weights below (they are normalised, so only ratios matter)."""
+    of the four weights below (they are normalised, so only ratios matter),
+    less points per call that reached 督办 / 问责 (a referred call pays both)."""
 
     rating_share: float = Field(default=0.5, ge=0, le=1)
     on_time_acknowledge: float = Field(default=0.25, ge=0)
     on_time_respond: float = Field(default=0.25, ge=0)
     on_time_resolve: float = Field(default=0.25, ge=0)
     closure: float = Field(default=0.25, ge=0)
+    supervision_deduction: float = Field(default=5.0, ge=0)
+    accountability_deduction: float = Field(default=10.0, ge=0)
 
 
 class SchedulerSettings(Section):

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
-from handlers import actions, dialogs, dispatch, general, raising, registration
+from handlers import actions, dialogs, dispatch, general, raising, registration, reports
 from handlers.buttons import parse
 from handlers.i18n import Translator
 from handlers.messages import Incoming, Reply
@@ -34,6 +34,7 @@ COMMANDS: dict[str, Callable[[Turn], list[Reply]]] = {
     "lang": general.lang,
     "cancel": general.cancel,
     "stats": dispatch.stats,
+    "report": reports.report_command,
     "overdue": dispatch.overdue,
     "find": dispatch.find,
     "assign": dispatch.assign,

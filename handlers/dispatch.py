@@ -4,8 +4,6 @@ refused to other roles."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from handlers import cards
 from handlers.buttons import Press
 from handlers.errors import describe
@@ -48,10 +46,10 @@ def stats(turn: Turn) -> list[Reply]:
             resolution=t.percent(total.resolution_rate),
             satisfaction=t.percent(total.satisfaction_rate)),
     ]
-    if total.avg_acknowledge_minutes is not None or total.avg_resolve_hours is not None:
-        lines.append(t._("Average time to acknowledge: %(ack)s · to resolve: %(resolve)s",
-                         ack=_span(t, total.avg_acknowledge_minutes, 60),
-                         resolve=_span(t, total.avg_resolve_hours, 3600)))
+    if total.avg_hours_to_acknowledge is not None or total.avg_hours_to_resolve is not None:
+        lines.append(t._("Average working hours to acknowledge: %(ack)s · to resolve: "
+                         "%(resolve)s", ack=_hours(t, total.avg_hours_to_acknowledge),
+                         resolve=_hours(t, total.avg_hours_to_resolve)))
     ranked = [d for d in result.departments if d.rank is not None][:TOP]
     if ranked:
         lines.append(t._("Ranking (half the towns' ratings, half performance):"))
@@ -65,8 +63,8 @@ def stats(turn: Turn) -> list[Reply]:
     return turn.say("\n".join(lines))
 
 
-def _span(t: Translator, amount: float | None, seconds: int) -> str:
-    return "—" if amount is None else t.duration(timedelta(seconds=amount * seconds))
+def _hours(t: Translator, hours: float | None) -> str:
+    return "—" if hours is None else t.number(hours, "#,##0.0")
 
 
 def overdue(turn: Turn) -> list[Reply]:

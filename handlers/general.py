@@ -21,6 +21,8 @@ _HELP: list[tuple[frozenset[Role] | None, str]] = [
      N_("Alerts come with buttons: acknowledge, respond, ask for an extension, return, "
         "resolve")),
     (READERS, N_("/stats [YYYY-MM]: the month's figures and ranking")),
+    (READERS | {Role.HEAD},
+     N_("/report [YYYY-MM]: the month's report, with the chart and the workbook")),
     (READERS, N_("/overdue: calls past a deadline")),
     (READERS, N_("/find <number or words>: find calls")),
     (DECIDERS, N_("/assign <number> <department code>: dispatch a call")),

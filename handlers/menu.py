@@ -17,6 +17,7 @@ _MENU: list[tuple[str, frozenset[Role], str]] = [
     ("call", CALLERS, N_("Raise a call")),
     ("mine", CALLERS, N_("My calls")),
     ("stats", READERS, N_("Monthly figures")),
+    ("report", READERS | {Role.HEAD}, N_("Monthly report with chart and workbook")),
     ("overdue", READERS, N_("Overdue calls")),
     ("find", READERS, N_("Find calls")),
     ("assign", DECIDERS, N_("Dispatch a call")),

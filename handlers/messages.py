@@ -78,14 +78,25 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A file from the media store (by SHA-256) sent as a document under its
+    `name` (e.g. a report's workbook)."""
+
+    sha256: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Reply:
-    """One message to send: text, rows of buttons under it, and photos from
-    the media store (by SHA-256) sent with it as one album. Whether a reply
-    edits an earlier message is the adapter's business."""
+    """One message to send: text, rows of buttons under it, photos from the
+    media store (by SHA-256) sent with it as one album, and documents sent
+    after it. Whether a reply edits an earlier message is the adapter's
+    business."""
 
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     photos: tuple[str, ...] = field(default=())
+    documents: tuple[Document, ...] = field(default=())
 
     @property
     def all_buttons(self) -> list[Button]:

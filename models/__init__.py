@@ -23,6 +23,7 @@ from models.dialog import Dialog, HandledUpdate, Invite
 from models.media import MediaStore
 from models.org import CALLER_UNIT_KINDS, Locale, Member, Role, Unit, UnitKind
 from models.outbox import Delivery, OutboxMessage, OutboxStatus
+from models.routine import RoutineRun
 
 __all__ = [
     "CALLER_UNIT_KINDS",
@@ -53,6 +54,7 @@ __all__ = [
     "RequestKind",
     "RequestStatus",
     "Role",
+    "RoutineRun",
     "Unit",
     "UnitKind",
     "make_engine",
