@@ -7,11 +7,11 @@ from __future__ import annotations
 from handlers import cards
 from handlers.buttons import Press
 from handlers.errors import describe
-from handlers.general import DECIDERS, READERS
 from handlers.i18n import Translator
 from handlers.messages import Reply
 from handlers.turn import Turn
-from workflows import calls, queries
+from workflows import access, calls, queries
+from workflows.access import Command
 from workflows.errors import WorkflowError
 from workflows.stats import Period, report
 
@@ -24,7 +24,7 @@ def _refuse(turn: Turn) -> list[Reply]:
 
 def stats(turn: Turn) -> list[Reply]:
     """`/stats [YYYY-MM]`: this month by default."""
-    if turn.member.role not in READERS:
+    if not access.may(turn.actor, Command.STATS):
         return _refuse(turn)
     t, tz = turn.t, turn.ctx.rules.tz
     try:
@@ -68,7 +68,7 @@ def _hours(t: Translator, hours: float | None) -> str:
 
 
 def overdue(turn: Turn) -> list[Reply]:
-    if turn.member.role not in READERS:
+    if not access.may(turn.actor, Command.OVERDUE):
         return _refuse(turn)
     views = queries.overdue_calls(turn.ctx, turn.now)
     if not views:
@@ -77,7 +77,7 @@ def overdue(turn: Turn) -> list[Reply]:
 
 
 def find(turn: Turn) -> list[Reply]:
-    if turn.member.role not in READERS:
+    if not access.may(turn.actor, Command.FIND):
         return _refuse(turn)
     if not turn.msg.args:
         return turn.say(turn._("Usage: /find <number or words>"))
@@ -91,7 +91,7 @@ def find(turn: Turn) -> list[Reply]:
 
 def assign(turn: Turn) -> list[Reply]:
     """`/assign <number> <department code>`."""
-    if turn.member.role not in DECIDERS:
+    if not access.may(turn.actor, Command.ASSIGN):
         return _refuse(turn)
     if len(turn.msg.args) != 2:
         return turn.say(turn._("Usage: /assign <number> <department code>"))
@@ -108,7 +108,7 @@ def assign(turn: Turn) -> list[Reply]:
 
 def decide(turn: Turn, approve: bool) -> list[Reply]:
     """`/approve <request> [department code]` and `/refuse <request> [note]`."""
-    if turn.member.role not in DECIDERS:
+    if not access.may(turn.actor, Command.APPROVE if approve else Command.REFUSE):
         return _refuse(turn)
     args = turn.msg.args
     if not args or not args[0].isdigit():
@@ -121,7 +121,8 @@ def decide(turn: Turn, approve: bool) -> list[Reply]:
 
 def press(turn: Turn, pressed: Press) -> list[Reply]:
     """The Approve / Refuse buttons of a request notice."""
-    if turn.member.role not in DECIDERS:
+    if not access.may(turn.actor, Command.APPROVE if pressed.action == "apr"
+                      else Command.REFUSE):
         return _refuse(turn)
     return _decide(turn, pressed.target, pressed.action == "apr", None, None)
 

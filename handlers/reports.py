@@ -1,9 +1,10 @@
 """`/report [YYYY-MM]`: the month's report in the chat — for the command
 centre, the supervision office and admins the district's, as a one-paragraph
 summary with the chart (a photo) and the workbook (a document); for a
-department head, their own department's figures and rank.
+department's head (and liaisons), their own department's figures and rank.
 
-Who may read which report is `report_scope`, the one place that decides it.
+Who may read which report is the policy's (`workflows.access`):
+`report_scope` only asks it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from typing import Any
 from handlers.i18n import Translator
 from handlers.messages import Document, Reply
 from handlers.turn import Turn
-from models import Member, Role, Unit, session_scope
+from models import Unit, session_scope
+from workflows import access
 from workflows.stats import DepartmentScore, Period, StoredFile, report, store_files
-
-DISTRICT_READERS = frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN})
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,16 @@ class ReportScope:
         return self.department_code is None
 
 
-def report_scope(turn: Turn, member: Member) -> ReportScope | None:
-    """Dispatchers, supervisors and admins read the district's report; a
-    department head their own department's; nobody else any."""
-    if member.role in DISTRICT_READERS:
+def report_scope(turn: Turn) -> ReportScope | None:
+    """What the member may read, as the policy (`workflows.access`) says:
+    the district's report, else their own department's, else none."""
+    if access.may(turn.actor, access.Permission.READ_DISTRICT_REPORT):
         return ReportScope()
-    if member.role is Role.HEAD:
+    if turn.member.role in access.DEPARTMENT_ROLES and access.may(
+            turn.actor, access.Permission.READ_DEPARTMENT_REPORT,
+            department_id=turn.member.unit_id):
         with session_scope(turn.ctx.engine) as session:
-            unit = session.get(Unit, member.unit_id)
+            unit = session.get(Unit, turn.member.unit_id)
         return ReportScope(unit.code) if unit is not None else None
     return None
 
@@ -95,10 +97,10 @@ def _department_text(t: Translator, period: Period, entry: DepartmentScore,
 
 def report_command(turn: Turn) -> list[Reply]:
     """`/report [YYYY-MM]`: this month so far by default, as `/stats`."""
-    scope = report_scope(turn, turn.member)
+    scope = report_scope(turn)
     if scope is None:
         return turn.say(turn._("The report is for the command centre, the supervision office "
-                               "and department heads."))
+                               "and departments."))
     t, tz = turn.t, turn.ctx.rules.tz
     try:
         period = (Period.parse(turn.msg.args[0], tz) if turn.msg.args

@@ -38,9 +38,8 @@ from models import (
     ParticipantRole,
     Role,
 )
+from workflows.access import DISPATCHER_ROLES
 from workflows.lifecycle import Action, transition
-
-DISPATCH_ROLES = (Role.DISPATCHER, Role.ADMIN)
 
 
 def department_contacts(session: Session, department_id: int) -> list[Member]:
@@ -57,7 +56,7 @@ def department_contacts(session: Session, department_id: int) -> list[Member]:
 def dispatchers(session: Session) -> list[Member]:
     """Active dispatchers; admins when there is no dispatcher."""
     members = list(session.exec(
-        select(Member).where(col(Member.role).in_(DISPATCH_ROLES), col(Member.active).is_(True))
+        select(Member).where(col(Member.role).in_(DISPATCHER_ROLES), col(Member.active).is_(True))
         .order_by(col(Member.id))
     ))
     proper = [m for m in members if m.role is Role.DISPATCHER]
