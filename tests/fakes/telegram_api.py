@@ -96,7 +96,10 @@ _JSON_FIELDS = {"reply_markup", "media", "commands", "scope", "entities", "capti
 _RATE_LIMITED = frozenset(m.lower() for m in (
     "sendMessage", "sendPhoto", "sendMediaGroup", "sendDocument", "sendLocation",
     "copyMessage", "forwardMessage"))
-_SEND_METHODS = frozenset(m.lower() for m in ("sendMessage", "sendPhoto", "sendMediaGroup"))
+_SEND_METHODS = frozenset(m.lower() for m in ("sendMessage", "sendPhoto", "sendMediaGroup",
+                                               "sendDocument"))
+# Telegram's limit for a file a bot uploads (sendDocument): 50 MB.
+DOCUMENT_LIMIT = 50 * 1024 * 1024
 # Accepted and answered `true` without further checks, so a bot that calls them
 # does not get PTB's InvalidToken (its reading of a 404).
 _NO_OPS = frozenset(m.lower() for m in (
@@ -139,6 +142,7 @@ class SentMessage:
     at: float  # time.monotonic()
     message_ids: tuple[int, ...] = ()
     params: JSON = field(default_factory=dict)
+    document: tuple[str, bytes] | None = None  # sendDocument: (file name, bytes)
 
     @property
     def buttons(self) -> list[JSON]:
@@ -247,6 +251,9 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], di
             continue
         if re.search(r'\bfilename\*?=', disposition):
             files[name.group(1)] = data
+            filename = re.search(r'\bfilename="([^"]*)"', disposition)
+            if filename is not None:  # a sent document keeps its name
+                fields[f"{name.group(1)}:filename"] = filename.group(1)
         else:
             fields[name.group(1)] = data.decode("utf-8")
     return fields, files
@@ -386,6 +393,7 @@ class FakeTelegram:
             "sendmessage": self._send_message,
             "sendphoto": self._send_photo,
             "sendmediagroup": self._send_media_group,
+            "senddocument": self._send_document,
             "editmessagetext": self._edit_text,
             "editmessagecaption": self._edit_caption,
             "editmessagereplymarkup": self._edit_reply_markup,
@@ -1042,6 +1050,34 @@ class FakeTelegram:
         message = self._new_message(params, chat_id, **content)
         self._add("sendPhoto", chat_id, params, message_ids=(message["message_id"],),
                   photos=[recorded], caption=params.get("caption"))
+        return message
+
+    def _send_document(self, params: JSON, files: dict[str, bytes]) -> JSON:
+        """An uploaded file (multipart, as PTB sends an InputFile), with its name."""
+        chat_id = self._target_chat(params)
+        value = params.get("document")
+        field_name = (value.removeprefix("attach://") if isinstance(value, str)
+                      and value.startswith("attach://") else "document")
+        if field_name not in files:
+            raise _bad_request("there is no document in the request")
+        data = files[field_name]
+        if len(data) > DOCUMENT_LIMIT:
+            raise _ApiError(413, "Request Entity Too Large")
+        name = str(params.get(f"{field_name}:filename") or "document")
+        stored = self._store_file(data, "documents", "")
+        caption = self._caption(params.get("caption"), params.get("parse_mode"))
+        content: JSON = {"document": {"file_id": stored.file_id,
+                                      "file_unique_id": stored.file_unique_id,
+                                      "file_name": name, "file_size": len(data)}}
+        if caption is not None:
+            content["caption"] = caption
+        message = self._new_message(params, chat_id, **content)
+        self._sent.append(SentMessage(
+            method="sendDocument", chat_id=chat_id, text=None, caption=params.get("caption"),
+            reply_markup=params.get("reply_markup"), photos=[],
+            message_id=message["message_id"], at=time.monotonic(),
+            message_ids=(message["message_id"],), params=params, document=(name, data)))
+        self._changed.notify_all()
         return message
 
     def _send_media_group(self, params: JSON, files: dict[str, bytes]) -> list[JSON]:
