@@ -94,6 +94,10 @@ class SchedulerSettings(Section):
     sweep_seconds: float = Field(default=30, gt=0)
     deliver_seconds: float = Field(default=5, gt=0)
     digest_at: time = time(8, 30)
+    # Delivered outbox messages, their deliveries and the nudges of ended calls
+    # are deleted after this many days (workflows.retention); calls, their
+    # event log and ratings are kept.
+    keep_days: int = Field(default=180, ge=7)
 
 
 class TelegramSettings(Section):

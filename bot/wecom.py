@@ -268,6 +268,10 @@ class WeComClient:
         """An image message of an uploaded `media_id`; its msgid."""
         return str((await self._send(userid, "image", {"media_id": media_id})).get("msgid", ""))
 
+    async def send_file(self, userid: str, media_id: str) -> str:
+        """A file message of an uploaded (`type=file`) `media_id`; its msgid."""
+        return str((await self._send(userid, "file", {"media_id": media_id})).get("msgid", ""))
+
     async def send_template_card(self, userid: str, card: dict[str, Any]) -> tuple[str, str]:
         """A template card; its msgid and the response_code WeCom returns
         with an interactive card (usable once to update it)."""
@@ -287,6 +291,13 @@ class WeComClient:
         """Upload a temporary image (`media/upload`, valid three days); its media_id."""
         answer = await self._api("POST", "/cgi-bin/media/upload", params={"type": "image"},
                                  files={"media": (filename, data, content_type)})
+        return str(answer["media_id"])
+
+    async def upload_file(self, data: bytes, filename: str) -> str:
+        """Upload a temporary file (`media/upload?type=file`, valid three days,
+        at most 20 MB) under its name; its media_id."""
+        answer = await self._api("POST", "/cgi-bin/media/upload", params={"type": "file"},
+                                 files={"media": (filename, data, "application/octet-stream")})
         return str(answer["media_id"])
 
     async def download_media(self, media_id: str, limit: int) -> bytes:
@@ -669,15 +680,19 @@ class WeComChannel:
             buttons = reply.all_buttons
             if not buttons:
                 await text(reply.text)
-                continue
-            cards, too_long = template_cards(reply.text, buttons, call_id)
-            if too_long:
-                await text(reply.text)
-            for card in cards:
-                msgid, _ = await _trying(attempts, self.client.send_template_card,
-                                         userid, card)
-                self._remember(card)
-                sent(msgid)
+            else:
+                cards, too_long = template_cards(reply.text, buttons, call_id)
+                if too_long:
+                    await text(reply.text)
+                for card in cards:
+                    msgid, _ = await _trying(attempts, self.client.send_template_card,
+                                             userid, card)
+                    self._remember(card)
+                    sent(msgid)
+            for document in reply.documents:  # a report's workbook: a file message
+                data = await asyncio.to_thread(self.ctx.media.read, document.sha256)
+                media_id = await _trying(attempts, self.client.upload_file, data, document.name)
+                sent(await _trying(attempts, self.client.send_file, userid, media_id))
         return first
 
     def _remember(self, card: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import io
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,8 +30,10 @@ from handlers import report_labels as labels
 from handlers.i18n import Translator
 from models import Locale, Member, RatingLevel
 from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.wecom_api import FakeWeCom
 from tests.test_handlers_chat import Chat
 from tests.test_telegram import EXAMPLES, running
+from tests.test_wecom import running as wecom_running
 from workflows import calls
 from workflows.context import Context
 from workflows.directory import load
@@ -269,3 +272,37 @@ def test_the_monthly_report_goes_through_the_outbox_once_with_its_files(
     assert any("The report for 2025-10" in (m.caption or "") for m in english)
     (english_book,) = [m.document for m in english if m.document]
     assert load_workbook(io.BytesIO(english_book[1])).sheetnames[0] == "Summary"
+
+
+@pytest.fixture
+def wecom() -> Iterator[FakeWeCom]:
+    with FakeWeCom() as fake:
+        yield fake
+
+
+def test_report_over_wecom_brings_an_image_and_a_file(october: Context, wecom: FakeWeCom,
+                                                      unused_port: int) -> None:
+    ctx = october
+    with Session(ctx.engine) as session:
+        dispatcher = session.exec(select(Member).where(Member.code == "zheng-yu")).one()
+        dispatcher.wecom_userid = "ZhengYu"
+        session.add(dispatcher)
+        session.commit()
+
+    async def scenario() -> None:
+        async with wecom_running(ctx, wecom, unused_port) as h:
+            mark = h.mark()
+            await h.text("ZhengYu", "/report 2025-10")
+            await h.answer("ZhengYu", mark, lambda s: s.msgtype == "file")
+
+    asyncio.run(scenario())
+    sent = wecom.sent_to("ZhengYu")  # (with the month's notices, delivered meanwhile)
+    (document,) = [s for s in sent if s.msgtype == "file"]
+    assert any("2025-10报告" in (s.content or "") for s in sent if s.msgtype == "text")
+    charts = [wecom.media[s.media_id] for s in sent if s.msgtype == "image" and s.media_id
+              and wecom.media[s.media_id].filename == "photo.png"]
+    assert [Image.open(io.BytesIO(c.data)).size for c in charts] == [(WIDTH_PX, HEIGHT_PX)]
+    assert document.media_id is not None
+    workbook = wecom.media[document.media_id]
+    assert (workbook.type, workbook.filename) == ("file", "youhu-report-2025-10.xlsx")
+    assert load_workbook(io.BytesIO(workbook.data))["汇总"]["B2"].value == "白云区"

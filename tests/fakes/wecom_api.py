@@ -57,7 +57,7 @@ INVALID_PARAMETER = 40058
 SYSTEM_BUSY = -1
 FREQUENCY_OUT_OF_LIMIT = 45009
 
-_MSGTYPES = {"text", "markdown", "image", "news", "template_card"}
+_MSGTYPES = {"text", "markdown", "image", "file", "news", "template_card"}
 _INTERACTIVE_CARDS = {"button_interaction", "vote_interaction", "multiple_interaction"}
 _CARD_TYPES = {"text_notice", "news_notice", *_INTERACTIVE_CARDS}
 _TASK_ID = re.compile(r"[A-Za-z0-9_\-@]{1,128}")
@@ -111,8 +111,10 @@ class SentWeCom:
 
     @property
     def media_id(self) -> str | None:
-        """For image messages: the media_id sent."""
-        return str(self.body["image"]["media_id"]) if self.msgtype == "image" else None
+        """For image and file messages: the media_id sent."""
+        if self.msgtype in ("image", "file"):
+            return str(self.body[self.msgtype]["media_id"])
+        return None
 
 
 @dataclass(frozen=True)
@@ -505,10 +507,10 @@ class FakeWeCom:
         if msgtype in _TEXT_LIMIT:
             if not isinstance(body.get("content"), str) or not body["content"]:
                 raise _Refused(44004, "empty content")
-        elif msgtype == "image":
+        elif msgtype in ("image", "file"):
             with self._changed:
-                known = body.get("media_id") in self._state.media
-            if not known:
+                media = self._state.media.get(str(body.get("media_id")))
+            if media is None or (msgtype == "file") != (media.type == "file"):
                 raise _Refused(40007, "invalid media_id")
         elif msgtype == "news":
             articles = body.get("articles")
