@@ -8,7 +8,7 @@ from bot.exports import export_files
 from bot.settings import Settings
 from models import MediaStore, make_engine
 from workflows.calendar import WorkingDayCalendar, load_override
-from workflows.context import Context, EvaluationWeights, QuietHours, Rules
+from workflows.context import BurdenRules, Context, EvaluationWeights, QuietHours, Rules
 from workflows.deadlines import Limit, WorkdayPolicy
 
 
@@ -32,6 +32,11 @@ def build_rules(settings: Settings) -> Rules:
             supervision_deduction=evaluation.supervision_deduction,
             accountability_deduction=evaluation.accountability_deduction,
         ),
+        burden=BurdenRules(
+            minutes_per_field=settings.burden.minutes_per_field,
+            deduct_out_of_plan=settings.burden.deduct_out_of_plan,
+            deduct_duplicate=settings.burden.deduct_duplicate,
+        ),
     )
 
 
@@ -41,4 +46,5 @@ def build_context(settings: Settings, engine: Engine | None = None) -> Context:
         media=MediaStore(settings.media.dir),
         rules=build_rules(settings),
         exports=export_files,
+        board_url=settings.board.url,
     )

@@ -52,7 +52,8 @@ def _score(t: Translator, value: float | None) -> str:
 
 
 def render_report(report: Report, t: Translator) -> str:
-    """The report: departments ranked by score, towns, domains, the district."""
+    """The report: departments ranked by score, towns, domains, the sources
+    (when any system raised calls over Open311), the district."""
     headers = [t._(labels.FIGURES[c]) for c in TEXT_COLUMNS]
     out = [t._(labels.TITLE, period=report.period.label, as_of=t.datetime(report.as_of)), ""]
     rows = [[str(d.rank or "—"), d.department_name, *figure_cells(t, d.figures),
@@ -76,6 +77,11 @@ def render_report(report: Report, t: Translator) -> str:
     out += _table([t._(labels.GROUPS["domain"]), *headers],
                   [[g.name if g.code is not None else t._(labels.NO_DOMAIN),
                     *figure_cells(t, g.figures)] for g in report.domains])
+    if report.sources:  # only when some system raised calls over Open311
+        out += ["", t._(labels.SOURCES_HEADING)]
+        out += _table([t._(labels.GROUPS["source"]), *headers],
+                      [[g.name if g.code is not None else t._(labels.CHAT_SOURCE),
+                        *figure_cells(t, g.figures)] for g in report.sources])
     out += ["", t._(labels.TOTAL_HEADING)]
     out += _table([t._(labels.GROUPS["district"]), *headers],
                   [[report.district_name, *figure_cells(t, report.total)]])

@@ -3,9 +3,13 @@ conversations, for polling and for webhooks.
 
 In: every update becomes an `Incoming` (the largest size of a photo is
 downloaded; an album arrives as several photos of one media group and is
-answered once, after its last photo); the conversations answer with
-`Reply`s, which are sent back as messages, photos and albums with inline
-keyboards. Updates of one chat are handled in order, chats concurrently.
+answered once, after its last photo; a long text the app split into several
+messages is joined back into one); the conversations answer with `Reply`s,
+which are sent back as messages, photos and albums with inline keyboards — or,
+for a question that asks for the location, a reply keyboard whose first key
+shares it in one tap. Updates of one chat are handled in order, chats
+concurrently. A pressed message is edited: its buttons go, and a line says
+what the press did; the press itself is answered without a pop-up.
 
 Out: the deliverer sends outbox messages through `send` (a `Channel`).
 AIORateLimiter paces the overall rate (evenly, just under 30/s) and honours
@@ -35,15 +39,21 @@ from telegram import (
     BotCommandScopeDefault,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     InputMediaPhoto,
+    KeyboardButton,
     Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
     Update,
 )
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 
 from bot.delivery import ChannelError
+from bot.invitelink import remember_username
 from bot.settings import TelegramSettings
+from handlers.buttons import parse as parse_button
 from handlers.conversations import Conversations
 from handlers.menu import command_menu
 from handlers.messages import Incoming, Location, Reply
@@ -57,6 +67,9 @@ CHANNEL = "telegram"
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 ALBUM_LIMIT = 10
+# A text this long may be the first part of one the client split at 4,096
+# (clients cut at a line or word end before the limit); the parts are joined.
+SPLIT_PART = 3500
 PER_CHAT_INTERVAL = 1.05  # seconds between messages to one private chat
 # Telegram's setMyCommands takes two-letter codes; both Chinese scripts are "zh".
 MENU_LANGUAGES = {Locale.ZH_HANS: "zh", Locale.EN: "en"}
@@ -80,13 +93,49 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     return pieces
 
 
-def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+def keyboard(reply: Reply) -> Markup | None:
+    """Inline buttons; or, for a reply that asks for the location, a reply
+    keyboard: "📍 share my location" (one tap, `request_location`) above the
+    reply's buttons as keys that send their label — a message carries one
+    keyboard or the other, never both."""
+    if reply.share_location:
+        rows = [[KeyboardButton(reply.share_location, request_location=True)]]
+        rows += [[KeyboardButton(b.label) for b in row] for row in reply.buttons]
+        return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
     if not reply.buttons:
         return None
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
          for row in reply.buttons]
     )
+
+
+def pressed_label(message: Message, data: str) -> str | None:
+    """The label of the inline button with `data` on `message`."""
+    markup = message.reply_markup
+    if markup is None:
+        return None
+    for row in markup.inline_keyboard:
+        for button in row:
+            if button.callback_data == data:
+                return button.text
+    return None
+
+
+def outcome(pressed: str, label: str | None, replies: Sequence[Reply]) -> str:
+    """What a pressed message says it led to, once its buttons are retired:
+    the choice made, for an answer in a dialog or a press that opened one
+    (its next question carries the dialog's buttons); else the first line of
+    the answer ("您已签收 BY-2026-000001。", or why nothing changed)."""
+    first = next((r for r in replies if r.text.strip()), None)
+    opened = first is not None and any(b.data.startswith("f:") for b in first.all_buttons)
+    press = parse_button(pressed)
+    if label and (opened or (press is not None and press.kind == "flow")):
+        return "✓ " + label
+    return first.text.strip().splitlines()[0] if first is not None else ("✓ " + (label or ""))
 
 
 def _seconds(error: RetryAfter) -> float:
@@ -106,6 +155,7 @@ class TelegramChannel:
         clock: Clock,
         on_queued: Callable[[], None] = lambda: None,
         album_wait: float = 0.8,
+        text_wait: float = 1.0,
     ) -> None:
         if settings.token is None:
             raise ValueError("telegram.token is not set")
@@ -114,6 +164,7 @@ class TelegramChannel:
         self.clock = clock
         self.on_queued = on_queued
         self.album_wait = album_wait
+        self.text_wait = text_wait
         self.conversations = Conversations(ctx)
         builder = (
             Application.builder()
@@ -137,6 +188,11 @@ class TelegramChannel:
         self._chat_next_send: dict[int, float] = {}
         self._chat_send_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._albums: dict[str, list[tuple[int, Message]]] = {}
+        self._text_parts: dict[str, list[tuple[int, Message]]] = {}
+        # Chats shown a reply keyboard (the location question) not yet taken away.
+        # In memory: if another process answers next, the keyboard stays until
+        # hidden by its one-time use — untidy, not wrong.
+        self._reply_keyboards: set[int] = set()
         self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ------------------------------------------------------------
@@ -144,7 +200,8 @@ class TelegramChannel:
     async def start(self) -> None:
         """Connect (getMe), set the command menus, and start receiving."""
         app = self.application
-        await app.initialize()
+        await app.initialize()  # getMe: the bot's username, for invites' deep links
+        remember_username(self.ctx.media.root, self.settings, app.bot.username)
         await app.start()
         await self.set_default_menus()
         if self.settings.mode == "webhook":
@@ -186,13 +243,17 @@ class TelegramChannel:
         if message is not None and message.media_group_id and message.photo:
             await self._album_part(update, message)
             return
+        if message is not None and self._is_text_part(message):
+            await self._text_part(update, message)
+            return
         async with self._chat_locks[str(chat.id)]:
             incoming = await self._incoming(update)
             if incoming is None:
                 return
             replies = await asyncio.to_thread(self.conversations.handle, incoming, self.clock())
             if update.callback_query is not None:
-                await self._answer_press(update, replies)
+                await self._answer_press(update)
+                await self._retire_pressed(update, replies)
             await self.send_replies(chat.id, replies)
             self._after(incoming)
 
@@ -220,6 +281,40 @@ class TelegramChannel:
             await self.send_replies(chat_id, replies)
             if last is not None:
                 self._after(last)
+
+    def _is_text_part(self, message: Message) -> bool:
+        """A long text may be the first part of one the client split (Telegram
+        apps cut a text over 4,096 characters into several messages), and any
+        text right after such a part may be its continuation."""
+        text = message.text
+        if text is None or text.startswith("/"):
+            return False
+        return len(text) >= SPLIT_PART or str(message.chat.id) in self._text_parts
+
+    async def _text_part(self, update: Update, message: Message) -> None:
+        """The parts of a text the client split arrive as separate messages
+        within a moment: they are joined and handled as the one text the
+        member wrote (so the description is all of it, not its last part).
+        Waiting `text_wait` after each part; only long texts wait at all."""
+        chat_id = message.chat.id
+        parts = self._text_parts.setdefault(str(chat_id), [])
+        parts.append((update.update_id, message))
+        count = len(parts)
+        await asyncio.sleep(self.text_wait)
+        if len(parts) != count:
+            return  # a later part takes over
+        del self._text_parts[str(chat_id)]
+        ordered = sorted(parts, key=lambda p: p[1].message_id)
+        text = "".join(part.text or "" for _, part in ordered)
+        user = message.from_user
+        assert user is not None
+        incoming = Incoming.from_text(CHANNEL, str(user.id), str(chat_id), text,
+                                      language=user.language_code,
+                                      delivery_id=str(ordered[0][0]))
+        async with self._chat_locks[str(chat_id)]:
+            replies = await asyncio.to_thread(self.conversations.handle, incoming, self.clock())
+            await self.send_replies(chat_id, replies)
+            self._after(incoming)
 
     def _after(self, incoming: Incoming) -> None:
         self.on_queued()
@@ -271,15 +366,43 @@ class TelegramChannel:
                         text=message.caption, language=user.language_code,
                         delivery_id=str(update_id))
 
-    async def _answer_press(self, update: Update, replies: list[Reply]) -> None:
-        """Every press gets an answer (Telegram shows a spinner until then)."""
+    async def _answer_press(self, update: Update) -> None:
+        """Every press gets an answer (Telegram shows a spinner until then) —
+        an empty one: the answer itself is the message that follows, and a
+        pop-up repeating it would say everything twice."""
         query = update.callback_query
         assert query is not None
-        note = replies[0].text[:190] if replies else None
         try:
-            await query.answer(text=note)
+            await query.answer()
         except BadRequest as error:  # too old to answer: the message still goes out
             log.info("answering a button press: %s", error)
+
+    async def _retire_pressed(self, update: Update, replies: list[Reply]) -> None:
+        """Edit the pressed message: its buttons go, and a line says what the
+        press did — so an alert no longer offers 签收 after it was done, and a
+        summary no longer offers 发送呼叫 (the WeCom channel does the same with
+        its cards). A press that changed nothing and left the buttons good
+        (`Reply.keeps_pressed`), or a redelivery (no answer), leaves it."""
+        query = update.callback_query
+        assert query is not None
+        if not replies or replies[0].keeps_pressed:
+            return
+        message = query.message
+        try:
+            if not isinstance(message, Message):  # too old to be sent to us whole
+                await query.edit_message_reply_markup(reply_markup=None)
+                return
+            done = outcome(query.data or "", pressed_label(message, query.data or ""), replies)
+            if message.text is not None:
+                text = message.text + "\n\n" + done
+                await query.edit_message_text(text[:TEXT_LIMIT], reply_markup=None)
+            elif message.caption is not None:
+                caption = message.caption + "\n\n" + done
+                await query.edit_message_caption(caption[:CAPTION_LIMIT], reply_markup=None)
+            else:
+                await query.edit_message_reply_markup(reply_markup=None)
+        except BadRequest as error:  # not modified, too old to edit: the answer still goes out
+            log.info("retiring the buttons of a pressed message: %s", error)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("telegram update %s failed", getattr(update, "update_id", "?"),
@@ -337,11 +460,18 @@ class TelegramChannel:
 
         for reply in replies:
             markup = keyboard(reply)
+            if reply.share_location:
+                self._reply_keyboards.add(chat)
+            elif markup is None and chat in self._reply_keyboards:
+                # The location question is over: take its keyboard away with the
+                # next message that has no buttons of its own.
+                markup = ReplyKeyboardRemove()
+                self._reply_keyboards.discard(chat)
             photos = [await asyncio.to_thread(self.ctx.media.read, sha) for sha in reply.photos]
             if len(photos) == 1 and len(reply.text) <= CAPTION_LIMIT:
                 await send(partial(bot.send_photo, chat, photos[0],
                                    caption=reply.text or None, reply_markup=markup))
-            else:
+            else:  # the photos first, then the text (documents follow either way)
                 for start in range(0, len(photos), ALBUM_LIMIT):
                     batch = photos[start:start + ALBUM_LIMIT]
                     if len(batch) == 1:
@@ -354,9 +484,10 @@ class TelegramChannel:
                     last = index == len(pieces) - 1
                     await send(partial(bot.send_message, chat, piece,
                                        reply_markup=markup if last else None))
-            for document in reply.documents:  # a report's workbook, under its own name
+            for document in reply.documents:
                 data = await asyncio.to_thread(self.ctx.media.read, document.sha256)
-                await send(partial(bot.send_document, chat, data, filename=document.name))
+                await send(partial(bot.send_document, chat,
+                                   InputFile(data, filename=document.name)))
         return first
 
     # --- command menus ----------------------------------------------------------

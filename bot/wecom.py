@@ -269,7 +269,7 @@ class WeComClient:
         return str((await self._send(userid, "image", {"media_id": media_id})).get("msgid", ""))
 
     async def send_file(self, userid: str, media_id: str) -> str:
-        """A file message of an uploaded (`type=file`) `media_id`; its msgid."""
+        """A file message of an uploaded `media_id` (type file); its msgid."""
         return str((await self._send(userid, "file", {"media_id": media_id})).get("msgid", ""))
 
     async def send_template_card(self, userid: str, card: dict[str, Any]) -> tuple[str, str]:
@@ -289,15 +289,13 @@ class WeComClient:
     async def upload_image(self, data: bytes, content_type: str = "image/jpeg",
                            filename: str = "photo.jpg") -> str:
         """Upload a temporary image (`media/upload`, valid three days); its media_id."""
-        answer = await self._api("POST", "/cgi-bin/media/upload", params={"type": "image"},
-                                 files={"media": (filename, data, content_type)})
-        return str(answer["media_id"])
+        return await self.upload(data, content_type, filename, "image")
 
-    async def upload_file(self, data: bytes, filename: str) -> str:
-        """Upload a temporary file (`media/upload?type=file`, valid three days,
-        at most 20 MB) under its name; its media_id."""
-        answer = await self._api("POST", "/cgi-bin/media/upload", params={"type": "file"},
-                                 files={"media": (filename, data, "application/octet-stream")})
+    async def upload(self, data: bytes, content_type: str, filename: str,
+                     media_type: str = "file") -> str:
+        """Upload a temporary `media_type` (image, file…; valid three days); its media_id."""
+        answer = await self._api("POST", "/cgi-bin/media/upload", params={"type": media_type},
+                                 files={"media": (filename, data, content_type)})
         return str(answer["media_id"])
 
     async def download_media(self, media_id: str, limit: int) -> bytes:
@@ -571,7 +569,7 @@ class WeComChannel:
                 replies = await asyncio.to_thread(self.conversations.handle, incoming,
                                                   self.clock())
                 self.on_queued()
-                if click is not None and replies:
+                if click is not None and replies and not replies[0].keeps_pressed:
                     await self._update_card(user, click, replies)
                 await self.send_replies(user, replies, None, attempts=ANSWER_ATTEMPTS)
             except ChannelError as error:
@@ -597,6 +595,9 @@ class WeComChannel:
         if kind == "image":
             photo = await self._download(str(message.media_id), user)
             return Incoming(CHANNEL, user, user, photo=photo, delivery_id=delivery), None
+        if kind == "file":  # e.g. a filled-in Excel sheet; as on Telegram, in `photo`
+            data = await self._download(str(fields.get("MediaId") or ""), user)
+            return Incoming(CHANNEL, user, user, photo=data, delivery_id=delivery), None
         if kind == "location":
             try:
                 where = Location(float(message.location_x), float(message.location_y))
@@ -689,9 +690,10 @@ class WeComChannel:
                                              userid, card)
                     self._remember(card)
                     sent(msgid)
-            for document in reply.documents:  # a report's workbook: a file message
+            for document in reply.documents:
                 data = await asyncio.to_thread(self.ctx.media.read, document.sha256)
-                media_id = await _trying(attempts, self.client.upload_file, data, document.name)
+                media_id = await _trying(attempts, self.client.upload, data,
+                                         "application/octet-stream", document.name)
                 sent(await _trying(attempts, self.client.send_file, userid, media_id))
         return first
 

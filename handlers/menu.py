@@ -14,6 +14,10 @@ from workflows.access import Actor, Command
 _MENU: list[tuple[str, Command | None, str]] = [
     ("call", Command.CALL, N_("Raise a call")),
     ("mine", Command.MINE, N_("My calls")),
+    ("queue", Command.QUEUE, N_("Waiting for a decision")),
+    ("answer", Command.ANSWER, N_("Answer data requests")),
+    ("request", Command.REQUEST, N_("Ask the towns for data")),
+    ("burden", Command.BURDEN, N_("Form-burden report")),
     ("stats", Command.STATS, N_("Monthly figures")),
     ("report", Command.REPORT, N_("Monthly report with chart and workbook")),
     ("overdue", Command.OVERDUE, N_("Overdue calls")),
@@ -22,6 +26,7 @@ _MENU: list[tuple[str, Command | None, str]] = [
     ("approve", Command.APPROVE, N_("Approve a request")),
     ("refuse", Command.REFUSE, N_("Refuse a request")),
     ("invite", Command.INVITE, N_("Invite a member")),
+    ("board", Command.BOARD, N_("The dispatch board")),
     ("help", None, N_("What I can do")),
     ("lang", None, N_("Language")),
     ("cancel", None, N_("Stop what you are doing")),

@@ -39,6 +39,7 @@ GROUPS: dict[str, str] = {
     "town": N_("Town/street"),
     "domain": N_("Domain"),
     "district": N_("District"),
+    "source": N_("Source"),
 }
 
 SHEETS: dict[str, str] = {
@@ -103,5 +104,7 @@ DEPARTMENTS_HEADING = N_("Departments (score = half the towns' ratings, half per
 QUIET_DEPARTMENTS = N_("No calls: %(names)s")
 TOWNS_HEADING = N_("Towns/streets (villages included):")
 DOMAINS_HEADING = N_("Domains:")
+SOURCES_HEADING = N_("Sources (chat, and the systems that raised calls over Open311):")
+CHAT_SOURCE = N_("Chat (raised by cadres)")
 TOTAL_HEADING = N_("District total:")
 HEADLINE = N_("%(raised)s calls raised, %(closed)s answered and closed.")

@@ -66,7 +66,7 @@ def district_summary(t: Translator, params: Mapping[str, Any]) -> str:
 def with_files(text: str, files: list[Mapping[str, Any]]) -> Reply:
     """The summary with the chart as its photo and the workbook as a document."""
     photos = tuple(str(f["sha256"]) for f in files if f.get("photo"))
-    documents = tuple(Document(str(f["sha256"]), str(f["name"])) for f in files
+    documents = tuple(Document(name=str(f["name"]), sha256=str(f["sha256"])) for f in files
                       if not f.get("photo"))
     return Reply(text, photos=photos, documents=documents)
 

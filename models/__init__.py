@@ -1,6 +1,15 @@
 """SQLModel tables and the database session. Importing this package registers
 every table on `SQLModel.metadata`."""
 
+from models.board import BoardLogin, BoardSession
+from models.burden import (
+    DataRequest,
+    DataRequestStatus,
+    DataRequestTown,
+    PlanFlag,
+    PlanItem,
+    PlanKind,
+)
 from models.calls import (
     Attachment,
     AttachmentStage,
@@ -24,17 +33,24 @@ from models.media import MediaStore
 from models.org import CALLER_UNIT_KINDS, Locale, Member, Role, Unit, UnitKind
 from models.outbox import Delivery, OutboxMessage, OutboxStatus
 from models.routine import RoutineRun
+from models.sources import ApiKey, SourceEvent
 
 __all__ = [
     "CALLER_UNIT_KINDS",
+    "ApiKey",
     "Attachment",
     "AttachmentStage",
+    "BoardLogin",
+    "BoardSession",
     "Call",
     "CallDepartment",
     "CallRequest",
     "CallStatus",
     "CatalogItem",
     "Counter",
+    "DataRequest",
+    "DataRequestStatus",
+    "DataRequestTown",
     "Delivery",
     "Dialog",
     "Domain",
@@ -49,12 +65,16 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "ParticipantRole",
+    "PlanFlag",
+    "PlanItem",
+    "PlanKind",
     "Rating",
     "RatingLevel",
     "RequestKind",
     "RequestStatus",
     "Role",
     "RoutineRun",
+    "SourceEvent",
     "Unit",
     "UnitKind",
     "make_engine",

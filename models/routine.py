@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 
 
 class RoutineRun(SQLModel, table=True):
-    """One run of a routine (`digest`, `report`, `calendar`) for one `day`
+    """One run of a routine (`digest`, `report`, `burden-report`, `calendar`, `prune`) for one `day`
     (an ISO date, or a month "2025-10" for the monthly report). Written when
     the run starts; `finished_at` is set once every recipient's message is
     queued. A row without `finished_at` is a run to redo: the recipients

@@ -242,9 +242,8 @@ def test_report_through_the_bot_api_brings_a_photo_and_a_document(october: Conte
     assert isinstance(photo.photos[0], bytes)
     assert Image.open(io.BytesIO(photo.photos[0])).size == (WIDTH_PX, HEIGHT_PX)
     document = next(m for m in sent if m.method == "sendDocument")
-    assert document.document is not None
-    name, data = document.document
-    assert name == "youhu-report-2025-10.xlsx"
+    (data,) = document.documents
+    assert document.params["document:filename"] == "youhu-report-2025-10.xlsx"
     assert load_workbook(io.BytesIO(data))["汇总"]["B2"].value == "白云区"
 
 
@@ -268,10 +267,11 @@ def test_the_monthly_report_goes_through_the_outbox_once_with_its_files(
     # (The month's other notices — alerts, the ladder — are delivered too.)
     reports = [m for m in chinese if "2025-10报告" in (m.caption or m.text or "")]
     assert [m.method for m in reports] == ["sendPhoto"]  # once, the chart with the summary
-    assert [m.document[0] for m in chinese if m.document] == ["youhu-report-2025-10.xlsx"]
+    assert [m.params["document:filename"] for m in chinese
+            if m.documents] == ["youhu-report-2025-10.xlsx"]
     assert any("The report for 2025-10" in (m.caption or "") for m in english)
-    (english_book,) = [m.document for m in english if m.document]
-    assert load_workbook(io.BytesIO(english_book[1])).sheetnames[0] == "Summary"
+    (english_book,) = [m.documents[0] for m in english if m.documents]
+    assert load_workbook(io.BytesIO(english_book)).sheetnames[0] == "Summary"
 
 
 @pytest.fixture

@@ -43,8 +43,9 @@ from workflows.lifecycle import FINAL_STATES, Action, Party, transition
 from workflows.lifecycle import target as lifecycle_target
 from workflows.notifications import notify
 from workflows.photos import Photo, attach_photos
+from workflows.text import clean
 
-MAX_TEXT = 2000
+MAX_TEXT = 8192  # two Telegram messages: a text the app split in two is still one description
 MAX_REASON = 1000
 MAX_EXTENSION_DAYS = 30
 
@@ -65,7 +66,7 @@ DEFAULT_LIMITS = DefaultLimits()
 
 
 def _clean_text(text: str | None, field: str, *, required: bool, limit: int) -> str | None:
-    cleaned = (text or "").strip()
+    cleaned = clean(text)  # invisible characters only (zero-width…) count as empty
     if required and not cleaned:
         raise InvalidInput(f"the {field} is empty", reason="empty_text", field=field)
     if len(cleaned) > limit:
@@ -209,10 +210,13 @@ def raise_call(
     latitude: float | None = None,
     longitude: float | None = None,
     photos: Sequence[Photo] = (),
+    source: str | None = None,
 ) -> Call:
     """A caller (town/street or village cadre) raises a call. It is routed at
     once: to the item's lead department, or to the dispatcher when no item
-    was chosen ("not sure")."""
+    was chosen ("not sure"). `source` names the system that raised it for the
+    caller (an Open311 key, acting through its own caller member; see
+    `workflows.sources`), None from chat."""
     body = _clean_text(text, "description", required=True, limit=MAX_TEXT)
     place = _clean_text(location_text, "location", required=False, limit=500)
     if (latitude is None) != (longitude is None):
@@ -246,6 +250,7 @@ def raise_call(
             longitude=longitude,
             status=CallStatus.RAISED,
             raised_at=now,
+            source=source,
         )
         session.add(call)
         session.flush()
@@ -267,7 +272,8 @@ def raise_call(
                 at=now,
                 to_status=CallStatus.RAISED,
                 note=body,
-                data={"attachments": [a.sha256 for a in attachments], "item": item_code},
+                data={"attachments": [a.sha256 for a in attachments], "item": item_code,
+                      **({"source": source} if source else {})},
             )
         )
         if item is None:

@@ -36,6 +36,18 @@ class EvaluationWeights:
 
 
 @dataclass(frozen=True)
+class BurdenRules:
+    """The form-burden watch's settings: the estimated minutes a town spends
+    on one field of one request (for "town hours"), and the points a
+    department's score loses per unapproved out-of-plan request and per
+    duplicate request — 0, off, unless configured."""
+
+    minutes_per_field: int = 10
+    deduct_out_of_plan: float = 0.0
+    deduct_duplicate: float = 0.0
+
+
+@dataclass(frozen=True)
 class QuietHours:
     """Local hours in which non-emergency nudges wait (may wrap midnight)."""
 
@@ -70,6 +82,7 @@ class Rules:
         default_factory=lambda: QuietHours.parse("22:00-07:00")
     )
     weights: EvaluationWeights = field(default_factory=EvaluationWeights)
+    burden: BurdenRules = field(default_factory=BurdenRules)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -96,10 +109,12 @@ class ReportExporter(Protocol):
 
 @dataclass(frozen=True)
 class Context:
-    """The database engine, the media store, the rules, and how reports
-    become files (None: text only, e.g. in tests that do not need them)."""
+    """The database engine, the media store, the rules, how reports become
+    files (None: text only, e.g. in tests that do not need them), and where
+    the dispatch board is reached (None: no board is served)."""
 
     engine: Engine
     media: MediaStore
     rules: Rules = field(default_factory=Rules)
     exports: ReportExporter | None = None
+    board_url: str | None = None

@@ -199,6 +199,7 @@ class CallFacts:
     rating_score: int | None
     rating_comment: str | None
     as_of: datetime
+    source: str | None = None  # the Open311 key that raised it (None: raised in chat)
 
     @property
     def limits(self) -> tuple[LimitFact, LimitFact, LimitFact]:
@@ -309,7 +310,7 @@ _CALL_COLUMNS = ("id", "number", "status", "text", "item_id", "domain_id",
                  "lead_department_id", "unit_id", "raised_at", "dispatched_at",
                  "acknowledged_at", "responded_at", "resolved_at", "closed_at",
                  "acknowledge_due", "respond_due", "resolve_due", "supervision_number",
-                 "auto_closed")
+                 "auto_closed", "source")
 
 
 def period_facts(session: Session, start: datetime, end: datetime, now: datetime,
@@ -379,6 +380,7 @@ def period_facts(session: Session, start: datetime, end: datetime, now: datetime
             rating_score=call.score,
             rating_comment=call.comment,
             as_of=now,
+            source=call.source,
         ))
     return facts
 

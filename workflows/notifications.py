@@ -102,7 +102,8 @@ def notify(session: Session, call: Call, event: Event) -> None:
         return department_contacts(session, call.lead_department_id or 0)
 
     caller = session.get(Member, call.caller_id)
-    callers = [caller] if caller is not None and caller.active else []
+    # A system member (an Open311 source) has no chat to be told in.
+    callers = [caller] if caller is not None and caller.active and not caller.system else []
     kind = event.kind
     if kind in (_EVENT[Action.ROUTE], _EVENT[Action.ASSIGN]) or (
         kind == _EVENT[Action.UPHOLD_RETURN] and call.lead_department_id is not None

@@ -23,6 +23,7 @@ from models import (
     ParticipantRole,
     Rating,
     RequestStatus,
+    SourceEvent,
     Unit,
     UnitKind,
     session_scope,
@@ -123,6 +124,8 @@ class CallView:
     evidence_photos: tuple[str, ...]
     resolution_note: str | None
     rating: str | None
+    source: str | None = None  # the system that raised it (Open311), None from chat
+    source_media_error: str | None = None  # why its media_url gave no photo
 
 
 def _unit_name(session: Session, unit_id: int | None) -> str | None:
@@ -149,6 +152,11 @@ def _view(session: Session, call: Call) -> CallView:
         .order_by(col(Event.id).desc())
     ).first()
     rating = session.exec(select(Rating).where(Rating.call_id == call.id)).first()
+    media_error = session.exec(
+        select(SourceEvent.media_error).where(SourceEvent.call_id == call.id,
+                                              col(SourceEvent.media_error).is_not(None))
+        .order_by(col(SourceEvent.id))
+    ).first() if call.source else None
     return CallView(
         id=call.id or 0,
         number=call.number,
@@ -176,6 +184,8 @@ def _view(session: Session, call: Call) -> CallView:
         evidence_photos=tuple(p.sha256 for p in photos if p.stage is AttachmentStage.EVIDENCE),
         resolution_note=resolved.note if resolved else None,
         rating=rating.level.value if rating else None,
+        source=call.source,
+        source_media_error=media_error,
     )
 
 

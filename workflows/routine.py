@@ -8,7 +8,8 @@ neither skips nor doubles a message.
 - from the 1st of a month after `digest_at`: the command centre (its
   dispatchers and admins) and the supervision office get the previous
   month's report, with its chart and workbook when the context can render
-  them (`Context.exports`);
+  them (`Context.exports`), and the supervision office also the month's
+  form burden report (`workflows.burden`);
 - every day after `digest_at`: admins are warned when the working-day
   calendar does not cover the next 60 days;
 - every day: history older than the retention is pruned (`workflows.retention`).
@@ -59,6 +60,7 @@ class RoutineResult:
     digests: int
     reports: int
     calendar_warnings: int
+    burden_reports: int = 0  # to the supervision office (workflows.burden)
 
 
 def _active(session: Session, *roles: Role) -> list[Member]:
@@ -173,6 +175,13 @@ def _monthly(ctx: Context, now: datetime, period: Period) -> list[Row]:
     return rows
 
 
+def _burden(ctx: Context, period: Period) -> list[Row]:
+    with session_scope(ctx.engine) as session:
+        readers = _active(session, Role.SUPERVISOR)
+    return [(f"burden-report:{period.label}:{m.id}", m.id or 0, "burden_report",
+             {"period": period.label}) for m in readers]
+
+
 def _calendar(ctx: Context, day: str, uncovered: list[Any]) -> list[Row]:
     with session_scope(ctx.engine) as session:
         admins = _active(session, Role.ADMIN)
@@ -187,7 +196,7 @@ def routine(ctx: Context, now: datetime, digest_at: time = time(8, 30),
     closed = len(auto_close_due(ctx, now))
     local = now.astimezone(ctx.rules.tz)
     day = local.date().isoformat()
-    digests = reports = warnings = 0
+    digests = reports = warnings = burden_reports = 0
     if not _finished(ctx, "prune", day):
         _start(ctx, "prune", day, now)
         prune_history(ctx, now, keep)
@@ -198,7 +207,9 @@ def routine(ctx: Context, now: datetime, digest_at: time = time(8, 30),
         last_month = local.replace(day=1) - timedelta(days=1)
         period = Period.month(last_month.year, last_month.month, ctx.rules.tz)
         reports = _run(ctx, "report", period.label, now, lambda: _monthly(ctx, now, period))
+        burden_reports = _run(ctx, "burden-report", period.label, now,
+                              lambda: _burden(ctx, period))
         uncovered = ctx.rules.calendar.uncovered_days(local.date())
         if uncovered:
             warnings = _run(ctx, "calendar", day, now, lambda: _calendar(ctx, day, uncovered))
-    return RoutineResult(closed, digests, reports, warnings)
+    return RoutineResult(closed, digests, reports, warnings, burden_reports)

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -355,12 +355,19 @@ class Report:
     directory: Directory
     weights: EvaluationWeights
     tz: ZoneInfo
+    # Calls by the system that raised them over Open311 (`code`: its key's
+    # name; None for the cadres' own calls in chat), listed only when some
+    # system raised a call in the period — else empty.
+    sources: list[Group] = field(default_factory=list)
 
     def town(self, code: str) -> Figures:
         return next(g.figures for g in self.towns if g.code == code)
 
     def domain(self, code: str | None) -> Figures:
         return next(g.figures for g in self.domains if g.code == code)
+
+    def source(self, code: str | None) -> Figures:
+        return next(g.figures for g in self.sources if g.code == code)
 
     def department(self, code: str) -> DepartmentScore:
         return next(d for d in self.departments if d.department_code == code)
@@ -387,6 +394,7 @@ def build_report(period: Period, facts: list[CallFacts], names: Directory,
     by_department = _group(facts, lambda f: f.department_code)
     by_town = _group(facts, lambda f: f.town_code)
     by_domain = _group(facts, lambda f: f.domain_code)
+    by_source = _group(facts, lambda f: f.source)
     unranked: list[DepartmentScore] = []
     for code, name in names.departments.items():
         figures = tally(by_department.get(code, ()))
@@ -425,6 +433,9 @@ def build_report(period: Period, facts: list[CallFacts], names: Directory,
         directory=names,
         weights=weights,
         tz=tz,
+        sources=[Group(code, code or "", tally(by_source[code]))
+                 for code in sorted(by_source, key=lambda c: (c is not None, c or ""))]
+        if set(by_source) - {None} else [],
     )
 
 

@@ -1,7 +1,7 @@
 """routine runs: one row per routine and day
 
 Revision ID: p011
-Revises: 0004
+Revises: b014
 Create Date: 2026-12-02 17:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = 'p011'
-down_revision: str | None = '0004'
+down_revision: str | None = 'b014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -22,7 +22,9 @@ What it does, so that tests catch what real Telegram would refuse:
 
 - every message the bot sends or edits is recorded as a ``SentMessage`` and
   answered with a Message that PTB de-jsons (``from`` the bot, ``chat``,
-  ``date``, text or caption and photo sizes, an inline keyboard echoed);
+  ``date``, text or caption and photo sizes, an inline keyboard echoed); a reply
+  keyboard (keys under the input field, `request_location`) or its removal is
+  checked and kept per chat (``reply_keyboard``); edits take inline keyboards only;
 - updates a user would cause (``user_sends_text``, ``user_sends_photo``,
   ``user_presses``…) queue for ``getUpdates`` (long polling, waits capped at
   ``max_poll_timeout``), or, once a webhook is set, are POSTed to it with the
@@ -142,7 +144,7 @@ class SentMessage:
     at: float  # time.monotonic()
     message_ids: tuple[int, ...] = ()
     params: JSON = field(default_factory=dict)
-    document: tuple[str, bytes] | None = None  # sendDocument: (file name, bytes)
+    documents: list[bytes] = field(default_factory=list)  # sendDocument uploads
 
     @property
     def buttons(self) -> list[JSON]:
@@ -297,11 +299,39 @@ def _visible(text: str, parse_mode: Any) -> str:
     return text
 
 
-def _check_markup(markup: Any) -> JSON | None:
+def _check_reply_keyboard(markup: JSON, chat_id: ChatId | None) -> None:
+    """A ReplyKeyboardMarkup (keys under the input field) or ReplyKeyboardRemove,
+    as Telegram checks them: rows of buttons with text; `request_location`
+    and the like only in private chats; remove_keyboard must be true."""
+    if "remove_keyboard" in markup:
+        if markup["remove_keyboard"] is not True:
+            raise _bad_request("can't parse reply keyboard markup JSON object")
+        return
+    rows = markup.get("keyboard")
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, list) for r in rows):
+        raise _bad_request("can't parse reply keyboard markup JSON object")
+    for row in rows:
+        for button in row:
+            text = button.get("text") if isinstance(button, dict) else button
+            if not isinstance(text, str) or not text.strip():
+                raise _bad_request("can't parse keyboard button: text is empty")
+            asks = isinstance(button, dict) and (button.get("request_location")
+                                                 or button.get("request_contact"))
+            if asks and isinstance(chat_id, int) and chat_id < 0:
+                raise _bad_request("KEYBOARD_BUTTON_REQUEST_LOCATION_INVALID")
+
+
+def _check_markup(markup: Any, chat_id: ChatId | None = None, inline_only: bool = False
+                  ) -> JSON | None:
     if markup is None:
         return None
     if not isinstance(markup, dict):
         raise _bad_request("can't parse reply keyboard markup JSON object")
+    if "inline_keyboard" not in markup:
+        if inline_only:  # an edit takes an inline keyboard only
+            raise _bad_request("REPLY_MARKUP_INVALID")
+        _check_reply_keyboard(markup, chat_id)
+        return markup
     for row in markup.get("inline_keyboard") or []:
         for button in row:
             data = button.get("callback_data")
@@ -363,6 +393,7 @@ class FakeTelegram:
         self._webhook_responses: list[int] = []
         self._pending: deque[JSON] = deque()  # updates for getUpdates
         self._messages: dict[int, JSON] = {}  # the bot's messages by message_id
+        self._reply_keyboards: dict[ChatId, JSON] = {}  # the keys shown under each input field
         self._files: dict[str, _StoredFile] = {}
         self._files_by_path: dict[str, _StoredFile] = {}
         self._photo_sets: dict[str, list[JSON]] = {}  # any size's file_id -> all sizes
@@ -547,6 +578,11 @@ class FakeTelegram:
         return [m for m in self.sent if m.chat_id == wanted and (
             m.method.lower() in _SEND_METHODS or (include_edits and m.method.startswith("edit")))]
 
+    def reply_keyboard(self, chat_id: ChatId) -> JSON | None:
+        """The reply keyboard the bot last showed in ``chat_id`` (None: none, or removed)."""
+        with self._changed:
+            return copy.deepcopy(self._reply_keyboards.get(chat_id))
+
     def callback_answers(self) -> list[SentMessage]:
         return [m for m in self.sent if m.method.lower() == "answercallbackquery"]
 
@@ -672,6 +708,20 @@ class FakeTelegram:
             message["caption"] = caption
         if media_group_id is not None:
             message["media_group_id"] = media_group_id
+        return self._push({"message": message})
+
+    def user_sends_document(self, user_id: int, data: bytes, file_name: str,
+                            caption: str | None = None, first_name: str | None = None,
+                            language_code: str | None = None) -> JSON:
+        """A file sent as a document (e.g. a filled-in Excel sheet)."""
+        message = self._user_message(user_id, first_name, language_code)
+        with self._changed:
+            stored = self._store_file(data, "documents", "")
+        message["document"] = {"file_id": stored.file_id,
+                               "file_unique_id": stored.file_unique_id,
+                               "file_name": file_name, "file_size": len(data)}
+        if caption is not None:
+            message["caption"] = caption
         return self._push({"message": message})
 
     def user_sends_album(self, user_id: int, photos: Iterable[bytes],
@@ -999,9 +1049,13 @@ class FakeTelegram:
     def _new_message(self, params: JSON, chat_id: ChatId, **content: Any) -> JSON:
         message: JSON = {"message_id": next(self._message_ids), "from": self.bot_user,
                          "chat": self._chat(chat_id), "date": int(time.time()), **content}
-        markup = _check_markup(params.get("reply_markup"))
+        markup = _check_markup(params.get("reply_markup"), chat_id)
         if markup is not None and "inline_keyboard" in markup:
             message["reply_markup"] = markup
+        elif markup is not None and "keyboard" in markup:
+            self._reply_keyboards[chat_id] = markup
+        elif markup is not None and markup.get("remove_keyboard"):
+            self._reply_keyboards.pop(chat_id, None)
         self._messages[message["message_id"]] = message
         return message
 
@@ -1020,12 +1074,12 @@ class FakeTelegram:
 
     def _add(self, method: str, chat_id: ChatId | None, params: JSON, *,
              message_ids: tuple[int, ...] = (), photos: list[bytes | str] | None = None,
-             caption: str | None = None) -> None:
+             caption: str | None = None, documents: list[bytes] | None = None) -> None:
         self._sent.append(SentMessage(
             method=method, chat_id=chat_id, text=params.get("text"), caption=caption,
             reply_markup=params.get("reply_markup"), photos=photos or [],
             message_id=message_ids[0] if message_ids else None, at=time.monotonic(),
-            message_ids=message_ids, params=params))
+            message_ids=message_ids, params=params, documents=documents or []))
         self._changed.notify_all()
 
     def _send_message(self, params: JSON, files: dict[str, bytes]) -> JSON:
@@ -1040,6 +1094,32 @@ class FakeTelegram:
         self._add("sendMessage", chat_id, params, message_ids=(message["message_id"],))
         return message
 
+    def _send_document(self, params: JSON, files: dict[str, bytes]) -> JSON:
+        """A file upload (the multipart field ``document``); file_ids are not
+        supported for documents here."""
+        chat_id = self._target_chat(params)
+        value = params.get("document")
+        name = value[len("attach://"):] if isinstance(value, str) and value.startswith(
+            "attach://") else "document"
+        data = files.get(name)
+        if data is None:
+            raise _bad_request("there is no document in the request")
+        if len(data) > DOCUMENT_LIMIT:
+            raise _ApiError(413, "Request Entity Too Large")
+        stored = self._store_file(data, "documents", "")
+        caption = self._caption(params.get("caption"), params.get("parse_mode"))
+        # The sent name is in params as "<field>:filename" (see the multipart parser).
+        file_name = str(params.get(f"{name}:filename") or "document")
+        content: JSON = {"document": {"file_id": stored.file_id,
+                                      "file_unique_id": stored.file_unique_id,
+                                      "file_name": file_name, "file_size": len(data)}}
+        if caption is not None:
+            content["caption"] = caption
+        message = self._new_message(params, chat_id, **content)
+        self._add("sendDocument", chat_id, params, message_ids=(message["message_id"],),
+                  caption=params.get("caption"), documents=[data])
+        return message
+
     def _send_photo(self, params: JSON, files: dict[str, bytes]) -> JSON:
         chat_id = self._target_chat(params)
         recorded, sizes = self._photo_input(params.get("photo"), files, "photo")
@@ -1050,34 +1130,6 @@ class FakeTelegram:
         message = self._new_message(params, chat_id, **content)
         self._add("sendPhoto", chat_id, params, message_ids=(message["message_id"],),
                   photos=[recorded], caption=params.get("caption"))
-        return message
-
-    def _send_document(self, params: JSON, files: dict[str, bytes]) -> JSON:
-        """An uploaded file (multipart, as PTB sends an InputFile), with its name."""
-        chat_id = self._target_chat(params)
-        value = params.get("document")
-        field_name = (value.removeprefix("attach://") if isinstance(value, str)
-                      and value.startswith("attach://") else "document")
-        if field_name not in files:
-            raise _bad_request("there is no document in the request")
-        data = files[field_name]
-        if len(data) > DOCUMENT_LIMIT:
-            raise _ApiError(413, "Request Entity Too Large")
-        name = str(params.get(f"{field_name}:filename") or "document")
-        stored = self._store_file(data, "documents", "")
-        caption = self._caption(params.get("caption"), params.get("parse_mode"))
-        content: JSON = {"document": {"file_id": stored.file_id,
-                                      "file_unique_id": stored.file_unique_id,
-                                      "file_name": name, "file_size": len(data)}}
-        if caption is not None:
-            content["caption"] = caption
-        message = self._new_message(params, chat_id, **content)
-        self._sent.append(SentMessage(
-            method="sendDocument", chat_id=chat_id, text=None, caption=params.get("caption"),
-            reply_markup=params.get("reply_markup"), photos=[],
-            message_id=message["message_id"], at=time.monotonic(),
-            message_ids=(message["message_id"],), params=params, document=(name, data)))
-        self._changed.notify_all()
         return message
 
     def _send_media_group(self, params: JSON, files: dict[str, bytes]) -> list[JSON]:
@@ -1115,7 +1167,7 @@ class FakeTelegram:
 
     def _apply_edit(self, method: str, params: JSON, message: JSON | bool, changes: JSON,
                     caption: str | None = None) -> JSON | bool:
-        markup = _check_markup(params.get("reply_markup"))
+        markup = _check_markup(params.get("reply_markup"), inline_only=True)
         inline = markup if markup is not None and "inline_keyboard" in markup else None
         if isinstance(message, dict):
             unchanged = all(message.get(k) == v for k, v in changes.items())
