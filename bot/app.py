@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
+from bot.exports import export_files
 from bot.settings import Settings
 from models import MediaStore, make_engine
 from workflows.calendar import WorkingDayCalendar, load_override
@@ -29,6 +30,8 @@ def build_rules(settings: Settings) -> Rules:
             on_time_respond=evaluation.on_time_respond,
             on_time_resolve=evaluation.on_time_resolve,
             closure=evaluation.closure,
+            supervision_deduction=evaluation.supervision_deduction,
+            accountability_deduction=evaluation.accountability_deduction,
         ),
         burden=BurdenRules(
             minutes_per_field=settings.burden.minutes_per_field,
@@ -43,5 +46,6 @@ def build_context(settings: Settings, engine: Engine | None = None) -> Context:
         engine=engine or make_engine(settings.database.url),
         media=MediaStore(settings.media.dir),
         rules=build_rules(settings),
+        exports=export_files,
         board_url=settings.board.url,
     )

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from handlers.i18n import Translator
+    from workflows.stats import Report
 
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -101,18 +105,66 @@ def _burden(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _stats(settings: Settings, args: argparse.Namespace) -> int:
+def _period_report(settings: Settings, args: argparse.Namespace, command: str
+                   ) -> tuple[Report, Translator] | None:
+    """The report asked for on the command line, and a translator for it
+    (None, with the error printed, for a bad period or language)."""
     from bot.app import build_context
-    from bot.report import render_report
+    from handlers.i18n import Translator, parse_locale
     from workflows.stats import Period, report
 
     try:
         period = Period.parse(args.period, settings.tz)
     except ValueError as error:
-        print(f"youhu stats: {error}", file=sys.stderr)
-        return 2
+        print(f"youhu {command}: {error}", file=sys.stderr)
+        return None
+    locale = parse_locale(args.lang)
+    if locale is None:
+        print(f"youhu {command}: unknown language {args.lang!r} (zh_Hans, zh_Hant or en)",
+              file=sys.stderr)
+        return None
     ctx = build_context(settings)
-    print(render_report(report(ctx, period, _now())))
+    return report(ctx, period, _now()), Translator(locale, settings.tz)
+
+
+def _stats(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.report import render_report
+
+    made = _period_report(settings, args, "stats")
+    if made is None:
+        return 2
+    print(render_report(*made))
+    return 0
+
+
+def _report(settings: Settings, args: argparse.Namespace) -> int:
+    """The text report, and the workbook, chart and JSON where asked."""
+    from bot.exports.chart import NoCjkFont, chart_png
+    from bot.exports.json import report_json
+    from bot.exports.xlsx import workbook_bytes
+    from bot.report import render_report
+
+    made = _period_report(settings, args, "report")
+    if made is None:
+        return 2
+    result, t = made
+    print(render_report(result, t))
+    outputs: list[tuple[Path | None, Callable[[], bytes]]] = [
+        (args.xlsx, lambda: workbook_bytes(result, t)),
+        (args.json, lambda: report_json(result)),
+        (args.chart, lambda: chart_png(result, t)),
+    ]
+    for path, render in outputs:
+        if path is None:
+            continue
+        try:
+            data = render()
+        except NoCjkFont as error:
+            print(f"youhu report: {error}", file=sys.stderr)
+            return 1
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        print(f"wrote {path}")
     return 0
 
 
@@ -149,7 +201,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         print(f"youhu demo: unknown locale {args.locale!r}; choose zh_Hans, zh_Hant or en",
               file=sys.stderr)
         return 2
-    run_demo(settings, keep=args.keep, locale=locale)
+    run_demo(settings, keep=args.keep, out_dir=args.out, locale=locale)
     return 0
 
 
@@ -290,14 +342,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="play a month on a temporary database and report")
     demo.add_argument("--keep", type=Path, help="keep the demo's SQLite database at this path")
+    demo.add_argument("--out", type=Path, help="where to write demo-report.xlsx and "
+                      "demo-report.png (default: the current directory)")
     demo.add_argument("--locale", default="zh_Hans",
                       help="the narrative's language: zh_Hans (default), zh_Hant or en")
     demo.set_defaults(handler=_demo)
 
-    stats = commands.add_parser("stats", help="the report for a month")
+    stats = commands.add_parser("stats", help="the report for a month, as text")
     stats.add_argument("--period", required=True, help="YYYY-MM")
+    stats.add_argument("--lang", default="en", help="zh_Hans, zh_Hant or en (default en)")
     stats.set_defaults(handler=_stats)
 
+    report = commands.add_parser("report", help="the report for a month: text, and the "
+                                 "workbook, chart and JSON where asked")
+    report.add_argument("--period", required=True, help="YYYY-MM")
+    report.add_argument("--lang", default="en", help="zh_Hans, zh_Hant or en (default en)")
+    report.add_argument("--xlsx", type=Path, help="write the Excel workbook here")
+    report.add_argument("--chart", type=Path, help="write the chart (PNG) here")
+    report.add_argument("--json", type=Path, help="write the JSON export here")
+    report.set_defaults(handler=_report)
     burden = commands.add_parser("burden", help="the form-burden report for a month")
     burden.add_argument("--period", required=True, help="YYYY-MM")
     burden.add_argument("--xlsx", type=Path, help="also write the Excel sheet here")

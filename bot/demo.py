@@ -25,6 +25,8 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from bot.app import build_rules
+from bot.exports.chart import NoCjkFont, chart_png
+from bot.exports.xlsx import workbook_bytes
 from bot.report import render_report
 from bot.settings import Settings
 from handlers.i18n import N_, Translator
@@ -45,14 +47,19 @@ from models import (
 )
 from workflows import calls, queries
 from workflows.context import Context
-from workflows.deadlines import limits_of
+from workflows.deadlines import after_working_days, limits_of
 from workflows.directory import load
 from workflows.escalation import due_steps
 from workflows.orgfile import read_catalog, read_org
 from workflows.photos import Photo
 from workflows.stats import Period, report
+from workflows.sweep import sweep
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+# The ladder's rungs as the district calls them (the narrative is English; the
+# Chinese names are kept beside it, as the seed uses them).
+STEP_ZH = {"reminder_halfway": "提醒", "reminder_before": "提醒", "urge": "催办",
+           "supervise": "督办", "accountability": "问责"}
 
 
 def tiny_png(seed: int) -> bytes:
@@ -177,6 +184,18 @@ def _ordinary_call(
     story.at(resolve_at, lambda: calls.resolve(ctx, cid, liaison, resolve_at, "已处理完毕",
                                                [story.photo()]))
     story.at(confirm_at, lambda: calls.confirm(ctx, cid, story.id(caller), confirm_at, level))
+
+
+def _sweeps(story: Story, settings: Settings) -> None:
+    """The scheduler's sweep, every hour of the month (it runs every 30 s in
+    production; nothing falls due between the hours here): it records the
+    ladder's steps as they fall due, so supervision orders and accountability
+    referrals are in the event log — and in the report — as they would be."""
+    moment = _local(settings, "2025-09-30 00:00")
+    end = _local(settings, "2025-11-01 00:00")
+    while moment <= end:
+        story.at(moment, partial(sweep, story.ctx, moment))
+        moment += timedelta(hours=1)
 
 
 def _special(story: Story, settings: Settings) -> int:
@@ -349,6 +368,24 @@ def _special(story: Story, settings: Settings) -> int:
          lambda: calls.resolve(ctx, ids["silent"], m("liu-yang"), t("2025-10-23 16:00"),
                                "已清理", [story.photo()]))
 
+    def close_when_due() -> None:
+        # As the routine would: at the moment the caller's time runs out, not at month end.
+        resolved_at = story_call(ctx, ids["silent"]).resolved_at
+        assert resolved_at is not None
+        rules = ctx.rules
+        due = after_working_days(resolved_at, rules.auto_close_after_days, rules.calendar,
+                                 rules.policy)
+
+        def close() -> None:
+            for call in calls.auto_close_due(ctx, due):
+                story.say(due, story.t._(
+                    "%(number)s closed unrated: the caller did not answer within %(days)s "
+                    "working days", number=call.number, days=rules.auto_close_after_days))
+
+        story.at(due, close)
+
+    story.at(t("2025-10-23 16:00") + timedelta(seconds=1), close_when_due)
+
     # 9. Nobody acknowledges.
     told("2025-10-24 10:00", N_("吴丽华 raises {n}: a factory discharging into the creek — "
          "and nobody at 生态环境分局 acknowledges it"),
@@ -367,9 +404,11 @@ def story_call(ctx: Context, call_id: int) -> Call:
 
 
 def run_demo(settings: Settings, keep: Path | None = None, seed: int = 2025,
-             locale: Locale = Locale.ZH_HANS) -> None:
+             out_dir: Path | None = None, locale: Locale = Locale.ZH_HANS) -> None:
     """Play the month and print the story, the ladder of the ignored call and
-    the report. Uses a fresh temporary SQLite database unless `keep` is given.
+    the report; write the report's workbook and chart (`demo-report.xlsx`,
+    `demo-report.png`) to `out_dir` (default: the current directory) and say
+    where. Uses a fresh temporary SQLite database unless `keep` is given.
     The narrative is told in `locale` (Simplified Chinese by default, like the
     rest of the product); the names and the callers' words stay as they are."""
     t = Translator(locale, settings.tz)
@@ -389,13 +428,9 @@ def run_demo(settings: Settings, keep: Path | None = None, seed: int = 2025,
                   "Asia/Shanghai)") + "\n")
         print(t._("The told stories:"))
         _ordinary(story, settings, random.Random(seed))
+        _sweeps(story, settings)
         ignored = _special(story, settings)
         month_end = _local(settings, "2025-11-01 00:00")
-        closed = calls.auto_close_due(ctx, month_end)
-        for call in closed:
-            print(f"  {story.local(month_end)}  " + t._(
-                "%(number)s closed unrated: the caller did not answer within %(days)s working "
-                "days", number=call.number, days=ctx.rules.auto_close_after_days))
 
         call = story_call(ctx, ignored)
         domain = story.domains.get(call.domain_id)
@@ -411,6 +446,19 @@ def run_demo(settings: Settings, keep: Path | None = None, seed: int = 2025,
 
         period = Period(start=_local(settings, "2025-09-29 00:00"), end=month_end,
                         label="2025-09-29 – 2025-10-31")
+        result = report(ctx, period, month_end)
         print()
-        print(render_report(report(ctx, period, month_end)))
+        print(render_report(result, t))
+        folder = out_dir or Path.cwd()
+        folder.mkdir(parents=True, exist_ok=True)
+        workbook, picture = folder / "demo-report.xlsx", folder / "demo-report.png"
+        workbook.write_bytes(workbook_bytes(result, t))
+        try:
+            picture.write_bytes(chart_png(result, t))
+        except NoCjkFont as error:
+            print("\n" + t._("The workbook is in %(path)s; no chart: %(error)s",
+                             path=str(workbook.resolve()), error=str(error)))
+        else:
+            print("\n" + t._("The report as a workbook: %(path)s", path=str(workbook.resolve())))
+            print(t._("The report as a chart: %(path)s", path=str(picture.resolve())))
         engine.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import uvicorn
 from starlette.routing import BaseRoute
@@ -99,7 +99,8 @@ async def run(settings: Settings) -> int:
 
     deliverer = Deliverer(ctx, channels, _now)
     scheduler = Scheduler(ctx, deliverer, _now, settings.scheduler.sweep_seconds,
-                          settings.scheduler.deliver_seconds, settings.scheduler.digest_at)
+                          settings.scheduler.deliver_seconds, settings.scheduler.digest_at,
+                          keep=timedelta(days=settings.scheduler.keep_days))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

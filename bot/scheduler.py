@@ -26,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.delivery import Deliverer
 from handlers.dialogs import prune
 from workflows.context import Context
+from workflows.retention import DEFAULT_KEEP
 from workflows.routine import routine
 from workflows.sweep import sweep
 
@@ -42,11 +43,12 @@ class Scheduler:
 
     def __init__(self, ctx: Context, deliverer: Deliverer, clock: Clock,
                  sweep_seconds: float = 30, deliver_seconds: float = 5,
-                 digest_at: time = time(8, 30)) -> None:
+                 digest_at: time = time(8, 30), keep: timedelta = DEFAULT_KEEP) -> None:
         self.ctx = ctx
         self.deliverer = deliverer
         self.clock = clock
         self.digest_at = digest_at
+        self.keep = keep
         self.sweeps = 0
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         options = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
@@ -93,7 +95,7 @@ class Scheduler:
             if result.sent:
                 log.info("sweep: %d steps sent, %d superseded, %d calls",
                          result.sent, result.superseded, result.calls)
-            await asyncio.to_thread(routine, self.ctx, now, self.digest_at)
+            await asyncio.to_thread(routine, self.ctx, now, self.digest_at, self.keep)
             if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
                 # Abandoned dialogs and old redelivery records: hourly is plenty.
                 await asyncio.to_thread(prune, self.ctx, now - KEEP_DIALOGS)

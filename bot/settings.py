@@ -91,13 +91,16 @@ class EscalationSettings(Section):
 
 class EvaluationSettings(Section):
     """The two-way evaluation: half the towns' ratings, half performance made
-    of the four weights below (they are normalised, so only ratios matter)."""
+    of the four weights below (they are normalised, so only ratios matter),
+    less points per call that reached 督办 / 问责 (a referred call pays both)."""
 
     rating_share: float = Field(default=0.5, ge=0, le=1)
     on_time_acknowledge: float = Field(default=0.25, ge=0)
     on_time_respond: float = Field(default=0.25, ge=0)
     on_time_resolve: float = Field(default=0.25, ge=0)
     closure: float = Field(default=0.25, ge=0)
+    supervision_deduction: float = Field(default=5.0, ge=0)
+    accountability_deduction: float = Field(default=10.0, ge=0)
 
 
 class BurdenSettings(Section):
@@ -116,6 +119,10 @@ class SchedulerSettings(Section):
     sweep_seconds: float = Field(default=30, gt=0)
     deliver_seconds: float = Field(default=5, gt=0)
     digest_at: time = time(8, 30)
+    # Delivered outbox messages, their deliveries and the nudges of ended calls
+    # are deleted after this many days (workflows.retention); calls, their
+    # event log and ratings are kept.
+    keep_days: int = Field(default=180, ge=7)
 
 
 class TelegramSettings(Section):

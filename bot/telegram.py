@@ -471,19 +471,19 @@ class TelegramChannel:
             if len(photos) == 1 and len(reply.text) <= CAPTION_LIMIT:
                 await send(partial(bot.send_photo, chat, photos[0],
                                    caption=reply.text or None, reply_markup=markup))
-                continue
-            for start in range(0, len(photos), ALBUM_LIMIT):
-                batch = photos[start:start + ALBUM_LIMIT]
-                if len(batch) == 1:
-                    await send(partial(bot.send_photo, chat, batch[0]))
-                else:
-                    await send(partial(bot.send_media_group, chat,
-                                       [InputMediaPhoto(p) for p in batch]))
-            pieces = split_text(reply.text)
-            for index, piece in enumerate(pieces):
-                last = index == len(pieces) - 1
-                await send(partial(bot.send_message, chat, piece,
-                                   reply_markup=markup if last else None))
+            else:  # the photos first, then the text (documents follow either way)
+                for start in range(0, len(photos), ALBUM_LIMIT):
+                    batch = photos[start:start + ALBUM_LIMIT]
+                    if len(batch) == 1:
+                        await send(partial(bot.send_photo, chat, batch[0]))
+                    else:
+                        await send(partial(bot.send_media_group, chat,
+                                           [InputMediaPhoto(p) for p in batch]))
+                pieces = split_text(reply.text)
+                for index, piece in enumerate(pieces):
+                    last = index == len(pieces) - 1
+                    await send(partial(bot.send_message, chat, piece,
+                                       reply_markup=markup if last else None))
             for document in reply.documents:
                 data = await asyncio.to_thread(self.ctx.media.read, document.sha256)
                 await send(partial(bot.send_document, chat,

@@ -27,6 +27,7 @@ from handlers import (
     general,
     raising,
     registration,
+    reports,
 )
 from handlers.buttons import parse
 from handlers.i18n import Translator
@@ -46,6 +47,7 @@ COMMANDS: dict[str, Callable[[Turn], list[Reply]]] = {
     "lang": general.lang,
     "cancel": general.cancel,
     "stats": dispatch.stats,
+    "report": reports.report_command,
     "overdue": dispatch.overdue,
     "queue": dispatch.queue,
     "find": dispatch.find,

@@ -4,8 +4,6 @@ refused to other roles."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from handlers import audience, cards
 from handlers.buttons import Press, request_button
 from handlers.errors import describe
@@ -16,7 +14,7 @@ from models import RequestKind
 from workflows import access, calls, queries, queues
 from workflows.access import Command
 from workflows.errors import WorkflowError
-from workflows.stats import CHAT, Period, report
+from workflows.stats import Period, report
 
 TOP = 10
 
@@ -49,10 +47,10 @@ def stats(turn: Turn) -> list[Reply]:
             resolution=t.percent(total.resolution_rate),
             satisfaction=t.percent(total.satisfaction_rate)),
     ]
-    if total.avg_acknowledge_minutes is not None or total.avg_resolve_hours is not None:
-        lines.append(t._("Average time to acknowledge: %(ack)s · to resolve: %(resolve)s",
-                         ack=_span(t, total.avg_acknowledge_minutes, 60),
-                         resolve=_span(t, total.avg_resolve_hours, 3600)))
+    if total.avg_hours_to_acknowledge is not None or total.avg_hours_to_resolve is not None:
+        lines.append(t._("Average working hours to acknowledge: %(ack)s · to resolve: "
+                         "%(resolve)s", ack=_hours(t, total.avg_hours_to_acknowledge),
+                         resolve=_hours(t, total.avg_hours_to_resolve)))
     ranked = [d for d in result.departments if d.rank is not None][:TOP]
     if ranked:
         lines.append(t._("Ranking (half the towns' ratings, half performance):"))
@@ -63,18 +61,18 @@ def stats(turn: Turn) -> list[Reply]:
                              score=t.number(entry.score or 0.0, "#,##0.0"),
                              raised=t.number(entry.figures.raised),
                              closed=t.number(entry.figures.closed)))
-    systems = {name: f for name, f in result.sources.items() if name != CHAT}
+    systems = [g for g in result.sources if g.code is not None]  # not the chat's own
     if systems:
         lines.append(t._("Raised by other systems (Open311):"))
-        for name, figures in systems.items():
-            lines.append(t._("%(source)s: %(raised)s raised, %(closed)s closed", source=name,
-                             raised=t.number(figures.raised),
-                             closed=t.number(figures.closed)))
+        for group in systems:
+            lines.append(t._("%(source)s: %(raised)s raised, %(closed)s closed", source=group.name,
+                             raised=t.number(group.figures.raised),
+                             closed=t.number(group.figures.closed)))
     return turn.say("\n".join(lines))
 
 
-def _span(t: Translator, amount: float | None, seconds: int) -> str:
-    return "—" if amount is None else t.duration(timedelta(seconds=amount * seconds))
+def _hours(t: Translator, hours: float | None) -> str:
+    return "—" if hours is None else t.number(hours, "#,##0.0")
 
 
 def overdue(turn: Turn) -> list[Reply]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import audience, cards
+from handlers import audience, cards, reports
 from handlers.buttons import lang_button
 from handlers.i18n import N_, parse_locale
 from handlers.labels import LANGUAGE_NAMES
@@ -15,6 +15,7 @@ from workflows.access import Command, Permission
 # Each line is shown to whoever `workflows.access` lets run its command;
 # None: everyone. The department's line is about alert buttons, not a command.
 _DEPARTMENT = "department"
+_REPORT = "report"  # the district's report, or the member's own department's
 _HELP: list[tuple[Command | Permission | str | None, str]] = [
     (Command.CALL, N_("/call: raise a call for help")),
     (Command.CALL, N_("/mine: my calls, to withdraw or confirm them")),
@@ -30,6 +31,7 @@ _HELP: list[tuple[Command | Permission | str | None, str]] = [
      N_("/request: ask the towns for data (数据报送), after checking what was reported")),
     (Command.BURDEN, N_("/burden [YYYY-MM]: the form-burden report")),
     (Command.STATS, N_("/stats [YYYY-MM]: the month's figures and ranking")),
+    (_REPORT, N_("/report [YYYY-MM]: the month's report, with the chart and the workbook")),
     (Command.OVERDUE, N_("/overdue: calls past a deadline")),
     (Command.FIND, N_("/find <number or words>: find calls")),
     (Command.ASSIGN, N_("/assign <number> <department code>: dispatch a call")),
@@ -50,6 +52,8 @@ def _shown(turn: Turn, what: Command | Permission | str | None) -> bool:
         return True
     if isinstance(what, Command | Permission):
         return access.may(turn.actor, what)
+    if what == _REPORT:
+        return reports.report_scope(turn) is not None
     return turn.member.role in access.DEPARTMENT_ROLES
 
 

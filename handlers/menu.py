@@ -19,6 +19,7 @@ _MENU: list[tuple[str, Command | None, str]] = [
     ("request", Command.REQUEST, N_("Ask the towns for data")),
     ("burden", Command.BURDEN, N_("Form-burden report")),
     ("stats", Command.STATS, N_("Monthly figures")),
+    ("report", Command.REPORT, N_("Monthly report with chart and workbook")),
     ("overdue", Command.OVERDUE, N_("Overdue calls")),
     ("find", Command.FIND, N_("Find calls")),
     ("assign", Command.ASSIGN, N_("Dispatch a call")),
@@ -38,4 +39,11 @@ def command_menu(role: Role, locale: Locale) -> list[tuple[str, str]]:
     t = Translator(locale, ZoneInfo("Asia/Shanghai"))
     someone = Actor(member_id=0, role=role, unit_id=0)
     return [(command, t._(text)) for command, what, text in _MENU
-            if what is None or access.may(someone, what)]
+            if what is None or access.may(someone, what) or _own_report(someone, what)]
+
+
+def _own_report(someone: Actor, what: Command) -> bool:
+    """/report is also for whoever may read their own department's report
+    (the menu knows the role, not the unit: "own" is the unit they are in)."""
+    return what is Command.REPORT and access.may(
+        someone, access.Permission.READ_DEPARTMENT_REPORT, department_id=someone.unit_id)

@@ -20,7 +20,9 @@ the buttons the member can press. Templates:
 | nudge | number, limit, step, repeat, due, supervision_number | the ladder's step |
 | undeliverable | member, about (the template), reason | (dispatchers) unreachable |
 | daily_digest | day, open, open_count, overdue, overdue_count | (heads) the morning digest |
-| monthly_report | period, raised, closed | (command centre) last month |
+| monthly_report | period, raised, closed, overdue, supervised, referred, | (command centre, |
+| | response_rate, resolution_rate, satisfaction_rate, documents | supervision office) |
+| | | last month, chart, workbook |
 | calendar_warning | years, first_day | (admins) the calendar runs out |
 | data_request | request_id | (town cadres) a data request, with Answer |
 | data_reminder | request_id, step, repeat | (town cadres) a gentle reminder, with Answer |
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from handlers import burden, cards, labels
+from handlers import burden, cards, labels, reports
 from handlers.buttons import data_button, request_button
 from handlers.i18n import Translator
 from handlers.messages import Button, Document, Reply
@@ -257,13 +259,10 @@ def _daily_digest(n: Notice) -> list[Reply]:
 
 
 def _monthly_report(n: Notice) -> list[Reply]:
-    """To the command centre on the 1st: last month in one line."""
-    t = n.t
-    text = t._("The report for %(period)s: %(raised)s calls raised, %(closed)s answered and "
-               "closed. Send /stats %(period)s for the departments' figures and ranking.",
-               period=n.params.get("period", "?"), raised=n.params.get("raised", 0),
-               closed=n.params.get("closed", 0))
-    return n.reply(text)
+    """To the command centre and the supervision office on the 1st: last
+    month's summary, with the chart and the workbook rendered for the month."""
+    text = reports.district_summary(n.t, n.params)
+    return [reports.with_files(text, list(n.params.get("documents") or []))]
 
 
 def _calendar_warning(n: Notice) -> list[Reply]:

@@ -38,6 +38,7 @@ from models.dialog import Dialog, HandledUpdate, Invite
 from models.media import MediaStore
 from models.org import CALLER_UNIT_KINDS, Locale, Member, Role, Unit, UnitKind
 from models.outbox import Delivery, OutboxMessage, OutboxStatus
+from models.routine import RoutineRun
 from models.sources import ApiKey, SourceEvent
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "RequestKind",
     "RequestStatus",
     "Role",
+    "RoutineRun",
     "SourceEvent",
     "Unit",
     "UnitKind",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from sqlmodel import Session, select
 
 from bot.cli import main
@@ -65,21 +67,33 @@ def test_a_bad_catalog_loads_not_even_the_good_org(
 
 
 def test_demo_tells_the_month_and_reports(
-    database: str, capsys: pytest.CaptureFixture[str]
+    database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)
     assert main(["demo", "--locale", "en"]) == 0
     out = capsys.readouterr().out
     assert "blocked drain" in out and "joint call" in out and "extension" in out
     assert "rejects the fix" in out and "closed unrated" in out
     assert "Accountability referral" in out and "Supervision order" in out
+    assert "reminder_halfway" not in out and "supervise " not in out
     headline = re.search(r"(\d+) calls raised, (\d+) answered and closed\.", out)
     assert headline and int(headline[1]) > 30 and int(headline[2]) <= int(headline[1])
     assert "区水务局" in out
+    # The auto-close happens when it falls due, inside the month — not on 11-01.
+    closed = re.search(r"(\d\d-\d\d) \d\d:\d\d  (BY-\S+) closed unrated", out)
+    assert closed and closed[1] == "10-28"
+    # The workbook and the chart are written beside the text, and said where.
+    for name in ("demo-report.xlsx", "demo-report.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+        assert str(tmp_path / name) in out
 
 
 def test_the_demo_tells_its_story_in_chinese_by_default(
-    database: str, capsys: pytest.CaptureFixture[str]
+    database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # the demo writes its workbook and chart here
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "本月的故事：" in out and "排水管堵塞" in out and "联合呼叫" in out
@@ -93,8 +107,32 @@ def test_the_demo_tells_its_story_in_chinese_by_default(
 def test_stats_for_a_month(database: str, capsys: pytest.CaptureFixture[str]) -> None:
     main(["init", "--org", str(EXAMPLES / "org.yaml")])
     assert main(["stats", "--period", "2026-11"]) == 0
-    assert "0 calls raised, 0 answered and closed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "0 calls raised, 0 answered and closed" in out
+    assert "白云区" in out  # the district's name comes from the org file
+    assert main(["stats", "--period", "2026-11", "--lang", "zh_Hans"]) == 0
+    assert "共发起呼叫0件，已响应办结0件。" in capsys.readouterr().out
     assert main(["stats", "--period", "November"]) == 2
+    assert main(["stats", "--period", "2026-11", "--lang", "fr"]) == 2
+
+
+def test_report_writes_the_workbook_chart_and_json(
+    database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["init", "--org", str(EXAMPLES / "org.yaml"), "--catalog",
+          str(EXAMPLES / "catalog.yaml")])
+    capsys.readouterr()
+    xlsx, png, data = tmp_path / "r.xlsx", tmp_path / "out" / "r.png", tmp_path / "r.json"
+    assert main(["report", "--period", "2026-11", "--xlsx", str(xlsx), "--chart", str(png),
+                 "--json", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "0 calls raised" in out and f"wrote {xlsx}" in out
+    assert load_workbook(xlsx).sheetnames == ["Summary", "Departments", "Towns", "Domains",
+                                              "Ledger"]
+    assert png.read_bytes().startswith(b"\x89PNG")
+    exported = json.loads(data.read_text(encoding="utf-8"))
+    assert exported["schema"] == "youhu.report/1" and exported["district"] == "白云区"
+    assert main(["report", "--period", "2026-13"]) == 2
 
 
 def test_check_calendar(database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],

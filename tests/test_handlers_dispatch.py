@@ -42,12 +42,13 @@ def test_stats_are_formatted_for_the_member(ctx: Context, org: Org) -> None:
     assert "发起呼叫 2 件，已响应并办结 0 件" in chat.text
     assert "响应率 50%" in chat.text
     assert "1. water：得分" in chat.text
-    assert "平均签收用时：2小时 · 平均办结用时：—" in chat.text
+    # 16:50 → 18:50 on a working day: 1 h 10 min of working hours (the day closes at 18:00).
+    assert "平均签收用时（工作小时）：1.2 · 平均办结用时：—" in chat.text
     chat.send("/lang en")
     chat.send("/stats 2025-09")
     assert "Calls raised: 2; answered and closed: 0." in chat.text
     assert "Response rate 50%" in chat.text
-    assert "Average time to acknowledge: 2 hours" in chat.text
+    assert "Average working hours to acknowledge: 1.2 · to resolve: —" in chat.text
     chat.send("/stats")  # this month: October in Shanghai
     assert "Figures for 2025-10" in chat.text
     chat.send("/stats September")

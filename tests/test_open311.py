@@ -488,6 +488,8 @@ def test_keys_are_stored_hashed_and_listed_without_the_key(ctx: Context, org: Or
 def test_reports_count_calls_by_source(client: TestClient, ctx: Context, org: Org,
                                        key: str) -> None:
     from bot.report import render_report
+    from handlers.i18n import Translator
+    from models import Locale
     from tests.test_handlers_chat import Chat
     from workflows.stats import Period, report
 
@@ -496,9 +498,9 @@ def test_reports_count_calls_by_source(client: TestClient, ctx: Context, org: Or
     calls.raise_call(ctx, org.caller, T0, "群众反映", item_code="drain")
     later = T0 + timedelta(days=1)
     result = report(ctx, Period.parse("2025-09", ctx.rules.tz), later)
-    assert {name: f.raised for name, f in result.sources.items()} == {
-        "chat": 1, "video-analytics": 2}
-    assert "video-analytics" in render_report(result)
+    assert {g.code: g.figures.raised for g in result.sources} == {
+        None: 1, "video-analytics": 2}
+    assert "video-analytics" in render_report(result, Translator(Locale.EN, ctx.rules.tz))
     chat = Chat(ctx, "dispatcher", now=later)
     chat.send("/stats 2025-09")
     assert ("其他系统发起的呼叫（Open311 接入）：\n"
@@ -509,7 +511,7 @@ def test_a_period_without_systems_lists_no_sources(ctx: Context, org: Org) -> No
     from workflows.stats import Period, report
 
     calls.raise_call(ctx, org.caller, T0, "群众反映", item_code="drain")
-    assert report(ctx, Period.parse("2025-09", ctx.rules.tz), T0).sources == {}
+    assert report(ctx, Period.parse("2025-09", ctx.rules.tz), T0).sources == []
 
 
 # --- items that declare attributes (the catalog's `attributes`) ---------------------------

@@ -5,23 +5,29 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from models import Call, Member, Rating, RatingLevel, Role, Unit, UnitKind
+from models import Call, CallStatus, Member, RatingLevel, Role, Unit, UnitKind
 from tests.conftest import T0, Org
 from workflows import calls
+from workflows.calendar import WorkingDayCalendar
 from workflows.context import Context, EvaluationWeights
+from workflows.deadlines import WorkdayPolicy
+from workflows.facts import WorkingHours, late_calls, late_now
 from workflows.stats import (
     Figures,
     Period,
     competition_ranks,
+    deduction,
     department_score,
     report,
     tally,
 )
+from workflows.sweep import sweep
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -257,12 +263,14 @@ def test_a_month_of_calls(ctx: Context, org: Org) -> None:
 
     # water: A, B, C, D (F left with its upheld return)
     water_figures = by_code["water"].figures
-    assert replace(water_figures, avg_acknowledge_minutes=None, avg_resolve_hours=None) == Figures(
+    assert replace(water_figures, avg_hours_to_acknowledge=None, avg_hours_to_respond=None,
+                   avg_hours_to_resolve=None) == Figures(
         raised=4,
         acknowledged=4,
         responded=3,  # A, B, D
         closed=3,  # A, B, D
-        overdue=2,  # B (late), C (respond and resolve deadlines passed by NOW)
+        late=2,  # B (done late), C (respond and resolve deadlines passed by NOW)
+        overdue=1,  # C: still open with deadlines passed; B is late but finished
         on_time_acknowledged=3,  # A, C, D
         on_time_responded=3,  # A, B, D
         on_time_resolved=2,  # A, D
@@ -270,8 +278,14 @@ def test_a_month_of_calls(ctx: Context, org: Org) -> None:
         rating_sum=180,  # 100 + 0 + 80
         satisfied=2,  # A, D
     )
-    assert water_figures.avg_acknowledge_minutes == pytest.approx((60 + 2880 + 180 + 10) / 4)
-    assert water_figures.avg_resolve_hours == pytest.approx((24 + 192 + 2) / 3)
+    # Working hours (09:00–18:00 on working days) from dispatch; D is an
+    # emergency, whose limits run round the clock, so its hours are elapsed.
+    # A: Mon 09:00 → 10:00 = 1 h; B: Mon 09:00 → Wed 09:00 = 18 h; C: → 12:00 = 3 h; D: 10 min.
+    assert water_figures.avg_hours_to_acknowledge == pytest.approx((1 + 18 + 3 + 1 / 6) / 4)
+    # A: → 11:00 = 2 h; B: → Wed 10:00 = 19 h; D: 30 min.
+    assert water_figures.avg_hours_to_respond == pytest.approx((2 + 19 + 0.5) / 3)
+    # A: Mon 09:00 → Tue 09:00 = 9 h; B: → Tue 10 March 09:00 = 6 working days = 54 h; D: 2 h.
+    assert water_figures.avg_hours_to_resolve == pytest.approx((9 + 54 + 2) / 3)
     # rating 180 / 3 = 60; performance (75 + 75 + 50 + 75) / 4 = 68.75;
     # score 0.5 × 60 + 0.5 × 68.75 = 64.375
     assert by_code["water"].rating_score == pytest.approx(60.0)
@@ -283,7 +297,7 @@ def test_a_month_of_calls(ctx: Context, org: Org) -> None:
     # resolve 1/2 = 50, closure 1/2 = 50 → 250 / 4 = 62.5; score 50 + 31.25 = 81.25
     urban_entry = by_code["urban"]
     assert (urban_entry.figures.raised, urban_entry.figures.closed) == (2, 1)
-    assert urban_entry.figures.overdue == 1  # F
+    assert (urban_entry.figures.late, urban_entry.figures.overdue) == (1, 1)  # F
     assert urban_entry.rating_score == pytest.approx(100.0)
     assert urban_entry.performance_score == pytest.approx(62.5)
     assert urban_entry.score == pytest.approx(81.25)
@@ -294,21 +308,26 @@ def test_a_month_of_calls(ctx: Context, org: Org) -> None:
     assert housing.figures == Figures()
     assert (housing.performance_score, housing.score, housing.rank) == (None, None, None)
 
-    # towns: the village's calls roll up into taihe; H (no department) counts there.
-    assert list(result.towns) == ["taihe", "人和镇"]
-    assert result.towns["taihe"].raised == 6  # A, B, D, E, F, H
-    assert result.towns["taihe"].closed == 4
-    assert result.towns["人和镇"].raised == 1  # C
-    assert result.towns["人和镇"].overdue == 1
+    # towns, by code: the village's calls roll up into taihe; H (no department) counts there.
+    assert [(g.code, g.name) for g in result.towns] == [("taihe", "taihe"), ("renhe", "人和镇")]
+    assert result.town("taihe").raised == 6  # A, B, D, E, F, H
+    assert result.town("taihe").closed == 4
+    assert result.town("renhe").raised == 1  # C
+    assert result.town("renhe").overdue == 1
 
-    # domains: H has none, so they add up to less than the total.
-    assert result.domains["综合执法"].raised == 5  # A, B, C, E, F
-    assert result.domains["应急处置"].raised == 1  # D
-    assert result.domains["应急处置"].satisfaction_rate == pytest.approx(1.0)
+    # domains: H has none and counts in the "no domain" row, so they add up to the total.
+    assert [g.code for g in result.domains] == ["enforcement", "emergency", None]
+    assert result.domain("enforcement").raised == 5  # A, B, C, E, F
+    assert result.domain("emergency").raised == 1  # D
+    assert result.domain("emergency").satisfaction_rate == pytest.approx(1.0)
+    assert result.domain(None).raised == 1  # H
+    assert sum(g.figures.raised for g in result.domains) == result.total.raised
+    assert sum(g.figures.raised for g in result.towns) == result.total.raised
 
     total = result.total
     assert (total.raised, total.acknowledged, total.responded, total.closed) == (7, 6, 4, 4)
-    assert total.overdue == 3  # B, C, F
+    assert total.late == 3  # B, C, F
+    assert total.overdue == 2  # C, F: still open; B was late but is closed
     assert total.on_time_acknowledged == 5  # A, C, D, E, F
     assert (total.rated, total.rating_sum, total.satisfied) == (4, 280, 3)
     assert total.response_rate == pytest.approx(5 / 7)
@@ -321,7 +340,8 @@ def test_an_empty_month(ctx: Context, org: Org) -> None:
     assert result.headline() == "0 calls raised, 0 answered and closed"
     assert result.total == Figures()
     assert all(entry.rank is None for entry in result.departments)
-    assert result.towns == {"taihe": Figures()}
+    assert [(g.code, g.figures) for g in result.towns] == [("taihe", Figures())]
+    assert [g.code for g in result.domains] == ["enforcement", "emergency"]
 
 
 def test_one_call_headline_and_open_call_not_yet_due(ctx: Context, org: Org) -> None:
@@ -340,14 +360,98 @@ def test_one_call_headline_and_open_call_not_yet_due(ctx: Context, org: Org) -> 
 
 def test_tally_skips_withdrawn_and_reads_ratings(ctx: Context, org: Org) -> None:
     call = calls.raise_call(ctx, org.caller, utc(3, 2, 1), "drain", item_code="drain")
-    withdrawn = calls.withdraw(ctx, call_id(call), org.caller, utc(3, 2, 2))
-    rating = Rating(
-        call_id=call_id(call),
-        by_id=org.caller,
-        level=RatingLevel.MOSTLY_SATISFIED,
-        score=80,
-        at=utc(3, 2, 3),
-    )
-    assert tally([(withdrawn, rating)], NOW) == Figures()
-    with pytest.raises(ValueError, match="timezone-aware"):
-        tally([], datetime(2026, 4, 2))
+    calls.acknowledge(ctx, call_id(call), org.water_liaison, utc(3, 2, 2))
+    calls.respond(ctx, call_id(call), org.water_liaison, utc(3, 2, 3), "ok")
+    calls.resolve(ctx, call_id(call), org.water_liaison, utc(3, 2, 4), note="done")
+    calls.confirm(ctx, call_id(call), org.caller, utc(3, 2, 5), RatingLevel.MOSTLY_SATISFIED)
+    (fact,) = report(ctx, MARCH, NOW).facts
+    assert tally([fact]).rating_sum == 80 and tally([fact]).satisfied == 1
+    assert tally([replace(fact, status=CallStatus.WITHDRAWN)]) == Figures()
+    assert tally([]) == Figures()
+
+
+# --- 督办 and 问责 weigh on the score -------------------------------------------------
+
+
+def test_deductions_by_hand() -> None:
+    figures = Figures(raised=2, on_time_acknowledged=2, on_time_responded=2,
+                      on_time_resolved=2, closed=2, supervised=2, referred=1,
+                      rated=2, rating_sum=200)
+    weights = EvaluationWeights()
+    assert deduction(figures, weights) == 2 * 5 + 1 * 10
+    assert department_score(figures, weights) == pytest.approx((100.0, 100.0, 80.0))
+    harsh = EvaluationWeights(supervision_deduction=60, accountability_deduction=60)
+    assert department_score(figures, harsh)[2] == 0.0  # never below 0
+    with pytest.raises(ValueError, match="deductions"):
+        deduction(figures, EvaluationWeights(supervision_deduction=-1))
+
+
+def test_an_unanswered_call_that_reached_accountability_cannot_outrank_a_clean_record(
+    ctx: Context, org: Org
+) -> None:
+    """Water closes everything on time but is rated 基本满意 (80): 0.5 × 80 +
+    0.5 × 100 = 90. Urban closes 19 calls on time, all rated 满意, and leaves
+    one unanswered until it is referred for accountability: 0.5 × 100 + 0.5 ×
+    95 = 97.5 before deductions — the seed's ranking put it first — and
+    97.5 − 5 (督办) − 10 (问责) = 82.5 now."""
+    monday = utc(3, 2, 1)
+    done = calls.raise_call(ctx, org.caller, monday, "drain", item_code="drain")
+    calls.acknowledge(ctx, call_id(done), org.water_liaison, utc(3, 2, 2))
+    calls.respond(ctx, call_id(done), org.water_liaison, utc(3, 2, 3), "ok")
+    calls.resolve(ctx, call_id(done), org.water_liaison, utc(3, 2, 4), note="done")
+    calls.confirm(ctx, call_id(done), org.caller, utc(3, 2, 5), RatingLevel.MOSTLY_SATISFIED)
+    for n in range(19):
+        call = call_id(calls.raise_call(ctx, org.other_caller, monday, f"building {n}",
+                                        item_code="illegal-building"))
+        calls.acknowledge(ctx, call, org.urban_liaison, utc(3, 2, 2))
+        calls.acknowledge(ctx, call, org.housing_liaison, utc(3, 2, 2))
+        calls.respond(ctx, call, org.urban_liaison, utc(3, 2, 3), "ok")
+        calls.resolve(ctx, call, org.urban_liaison, utc(3, 2, 4), note="done")
+        calls.confirm(ctx, call, org.other_caller, utc(3, 2, 5), RatingLevel.SATISFIED)
+    ignored = call_id(calls.raise_call(ctx, org.caller, monday, "ignored",
+                                       item_code="illegal-building"))
+    # Acknowledge was due Tue 3 March 18:00 local; 督办 Wed, 问责 Fri 6 March 18:00.
+    sweep(ctx, utc(3, 6, 10, 30))
+
+    result = report(ctx, MARCH, NOW)
+    (fact,) = [f for f in result.facts if f.call_id == ignored]
+    assert fact.supervised and fact.referred and fact.late_now
+    water, urban = result.department("water"), result.department("urban")
+    assert (urban.figures.supervised, urban.figures.referred) == (1, 1)
+    assert urban.deduction == 15.0
+    assert water.score == pytest.approx(90.0)
+    assert urban.score == pytest.approx(82.5)
+    assert (water.rank, urban.rank) == (1, 2)
+
+
+# --- late now: one rule, in Python and in SQL -------------------------------------
+
+
+def test_late_now_in_python_and_sql_agree(ctx: Context, org: Org) -> None:
+    a = call_id(calls.raise_call(ctx, org.caller, utc(3, 2, 1), "a", item_code="drain"))
+    b = call_id(calls.raise_call(ctx, org.caller, utc(3, 2, 1), "b", item_code="drain"))
+    calls.acknowledge(ctx, b, org.water_liaison, utc(3, 4, 1))  # late, but done
+    c = call_id(calls.raise_call(ctx, org.caller, utc(3, 2, 1), "c", item_code="drain"))
+    calls.withdraw(ctx, c, org.caller, utc(3, 2, 2))
+    calls.raise_call(ctx, org.caller, utc(3, 2, 1), "no item")  # no deadlines
+    for moment in (utc(3, 2, 2), utc(3, 3, 10, 1), utc(3, 4, 10, 1), NOW):
+        with Session(ctx.engine) as session:
+            every = list(session.exec(select(Call)))
+            in_python = {call.id for call in every if late_now(call, moment)}
+            in_sql = {call.id for call in late_calls(session, moment)}
+        assert in_python == in_sql
+    assert in_python == {a, b}  # at NOW both have passed deadlines not done
+
+
+# --- working hours ---------------------------------------------------------------------
+
+
+def test_working_hours_skip_nights_weekends_and_holidays() -> None:
+    hours = WorkingHours(WorkingDayCalendar(), WorkdayPolicy())
+    local = partial(datetime, tzinfo=SHANGHAI)
+    assert hours.between(local(2025, 9, 30, 16, 50), local(2025, 10, 9, 9, 12)) == (
+        pytest.approx(70 / 60 + 12 / 60))  # 16:50–18:00, then the holiday, then 09:00–09:12
+    assert hours.between(local(2025, 10, 10, 17, 0), local(2025, 10, 11, 10, 0)) == (
+        pytest.approx(2.0))  # Friday 17–18, and Saturday 11 October is a make-up working day
+    assert hours.between(local(2025, 10, 9, 20, 0), local(2025, 10, 10, 8, 0)) == 0.0
+    assert hours.between(local(2025, 10, 10, 8, 0), local(2025, 10, 9, 8, 0)) == 0.0

@@ -43,8 +43,8 @@ from workflows.board import CallScope
 from workflows.context import Context
 from workflows.deadlines import working_time_between
 from workflows.errors import NotAllowed, NotFound
+from workflows.facts import late_now_clause
 from workflows.lifecycle import OPEN_STATES, Action
-from workflows.queries import overdue_now
 
 PER_PAGE = 50
 MAX_PER_PAGE = 200
@@ -182,7 +182,7 @@ def open_calls(ctx: Context, scope: CallScope, wanted: CallFilter, now: datetime
     if wanted.supervised:
         conditions.append(col(Call.supervision_number).is_not(None))
     if wanted.overdue:
-        conditions.append(overdue_now(now))
+        conditions.append(late_now_clause(now))
     conditions += _search(wanted.query[:MAX_QUERY])
     per_page = max(1, min(wanted.per_page, MAX_PER_PAGE))
     order: Any = {Sort.DUE: _running_due(), Sort.RAISED: col(Call.raised_at),

@@ -3,8 +3,10 @@ store and the rules in force. Built once by the composition root (`bot/`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import time
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -13,17 +15,24 @@ from models import MediaStore
 from workflows.calendar import WorkingDayCalendar
 from workflows.deadlines import Limit, WorkdayPolicy
 
+if TYPE_CHECKING:
+    from models import Locale
+    from workflows.stats import Report
+
 
 @dataclass(frozen=True)
 class EvaluationWeights:
     """How a department's score is made: `rating_share` of it from the towns'
-    ratings, the rest from performance, weighted as below (normalised)."""
+    ratings, the rest from performance, weighted as below (normalised), less
+    points for each call that reached 督办 and (more) 问责."""
 
     rating_share: float = 0.5
     on_time_acknowledge: float = 0.25
     on_time_respond: float = 0.25
     on_time_resolve: float = 0.25
     closure: float = 0.25
+    supervision_deduction: float = 5.0
+    accountability_deduction: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -81,11 +90,31 @@ class Rules:
 
 
 @dataclass(frozen=True)
+class ReportFile:
+    """A report rendered as a file: the chart goes as a photo, the workbook
+    as a document."""
+
+    name: str
+    data: bytes
+    as_photo: bool = False
+
+
+class ReportExporter(Protocol):
+    """Renders a report as files for a reader's locale (the chart, the
+    workbook). The composition root plugs in `bot.exports.export_files`,
+    since matplotlib and openpyxl live under `bot/`."""
+
+    def __call__(self, report: Report, locale: Locale, /) -> Sequence[ReportFile]: ...
+
+
+@dataclass(frozen=True)
 class Context:
-    """The database engine, the media store, the rules, and where the
-    dispatch board is reached (None: no board is served)."""
+    """The database engine, the media store, the rules, how reports become
+    files (None: text only, e.g. in tests that do not need them), and where
+    the dispatch board is reached (None: no board is served)."""
 
     engine: Engine
     media: MediaStore
     rules: Rules = field(default_factory=Rules)
+    exports: ReportExporter | None = None
     board_url: str | None = None

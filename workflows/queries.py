@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement
-from sqlmodel import Session, and_, col, or_, select
+from sqlmodel import Session, col, or_, select
 
 from models import (
     Attachment,
@@ -32,7 +31,8 @@ from models import (
 from workflows import access
 from workflows.context import Context
 from workflows.errors import NotFound
-from workflows.lifecycle import OPEN_STATES, Action
+from workflows.facts import late_calls
+from workflows.lifecycle import Action
 
 
 def member_by_platform(ctx: Context, channel: str, platform_id: str) -> Member | None:
@@ -224,26 +224,11 @@ def calls_of_caller(ctx: Context, member_id: int, limit: int = 10) -> list[CallV
         return [_view(session, call) for call in rows]
 
 
-def overdue_now(now: datetime) -> ColumnElement[bool]:
-    """The condition "overdue now": open, with a deadline passed and its step
-    not done. `/overdue` and the board's filter both ask it."""
-    return and_(
-        col(Call.status).in_(OPEN_STATES),
-        or_(
-            (col(Call.acknowledged_at).is_(None)) & (col(Call.acknowledge_due) < now),
-            (col(Call.responded_at).is_(None)) & (col(Call.respond_due) < now),
-            (col(Call.resolved_at).is_(None)) & (col(Call.resolve_due) < now),
-        ),
-    )
-
-
 def overdue_calls(ctx: Context, now: datetime, limit: int = 30) -> list[CallView]:
-    """Open calls with a deadline passed and its step not done, oldest first."""
+    """Calls late now (`workflows.facts.late_now`: open, a deadline passed
+    and its step not done), oldest first."""
     with session_scope(ctx.engine) as session:
-        rows = session.exec(
-            select(Call).where(overdue_now(now)).order_by(col(Call.raised_at)).limit(limit)
-        ).all()
-        return [_view(session, call) for call in rows]
+        return [_view(session, call) for call in late_calls(session, now, limit=limit)]
 
 
 def find_calls(ctx: Context, words: str, limit: int = 10) -> list[CallView]:

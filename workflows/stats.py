@@ -23,39 +23,29 @@ Which calls count, and where:
   catalog item, or returned and not yet reassigned) counts in the district
   total and its town's figures, but in no department's.
 - A call raised in a village counts for the village's town/street.
-- A call raised without a catalog item has no domain, so the domains' figures
-  can add up to less than the total.
+- A call raised without a catalog item has no domain: it counts in the
+  domains' extra row "no domain", so the domains add up to the total.
+- Supervision orders and accountability referrals count for the period of
+  the call that drew them (the calls raised in it), like everything else.
 
-Everything is computed in Python from one query for the period's calls (with
-their ratings) plus the small unit and domain tables: fine for thousands of
-calls a month.
+Every figure adds up per-call facts (`workflows.facts`: on time, late, late
+now, 督办/问责, times in working hours), computed once per report from one
+query for the period's calls with their ratings, one for their referrals and
+the small unit and domain tables (see bench/README.md for 100,000 calls).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import col, select
-
-from models import (
-    Call,
-    CallStatus,
-    Domain,
-    Rating,
-    RatingLevel,
-    Unit,
-    UnitKind,
-    session_scope,
-)
+from models import CallStatus, Locale, session_scope
 from workflows.context import Context, EvaluationWeights
+from workflows.facts import CallFacts, Directory, directory, period_facts
 
-TOWN_KINDS = frozenset({UnitKind.TOWN, UnitKind.STREET})
-CHAT = "chat"  # the source of calls the cadres raised themselves
-SATISFIED_LEVELS = frozenset({RatingLevel.SATISFIED, RatingLevel.MOSTLY_SATISFIED})
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 # Scores that agree to this many decimals share a rank (float noise is not a lead).
 _RANK_DECIMALS = 6
@@ -115,40 +105,44 @@ class Period:
 @dataclass(frozen=True)
 class Figures:
     """What happened to a set of calls (one department's, one town's, one
-    domain's or the district's), as of the report's `now`.
+    domain's or the district's), as of the report's `now`, added up from
+    their facts (`workflows.facts`, which defines on time, late and late now).
 
     - `raised`: calls raised in the period (withdrawn ones excluded).
     - `acknowledged`, `responded`: calls whose current lead department has
       acknowledged (签收) / responded (响应), on time or late.
     - `closed`: calls closed — confirmed by the caller or closed automatically.
-    - `overdue`: calls with any deadline missed — a step done after its
-      deadline, or a step not done whose deadline is before `now`. A call
-      counts once however many steps it missed. Deadlines are the ones in
-      force: an approved extension moves the resolve deadline first.
+    - `late`: calls with any limit late — done after its deadline, or not done
+      by a passed deadline; a call counts once however many limits it missed.
+    - `overdue`: calls *late now* (逾期): still open with a deadline passed
+      whose step is not done. A late call since finished is late, not overdue.
     - `on_time_*`: calls whose step was done at or before its deadline.
+    - `supervised`, `referred`: calls that reached 督办 (hold a supervision
+      order) / 问责 (were referred for accountability).
     - `rated`, `rating_sum`, `satisfied`: ratings given, the sum of their
       scores (100/80/0), and how many were 满意 or 基本满意.
-    - `avg_acknowledge_minutes`: mean time from dispatch to the department
-      (current lead department) to its acknowledgement, over acknowledged calls.
-    - `avg_resolve_hours`: mean time from dispatch to the (latest) resolution,
-      over resolved calls. Both are None when no call qualifies. Time waiting
-      for the dispatcher is the dispatcher's, not the department's, so both
-      start at dispatch.
+    - `avg_hours_to_*`: mean time from dispatch to the step, over the calls
+      that did it, in working hours (elapsed hours for emergencies); None when
+      no call qualifies.
     """
 
     raised: int = 0
     acknowledged: int = 0
     responded: int = 0
     closed: int = 0
+    late: int = 0
     overdue: int = 0
     on_time_acknowledged: int = 0
     on_time_responded: int = 0
     on_time_resolved: int = 0
+    supervised: int = 0
+    referred: int = 0
     rated: int = 0
     rating_sum: int = 0
     satisfied: int = 0
-    avg_acknowledge_minutes: float | None = None
-    avg_resolve_hours: float | None = None
+    avg_hours_to_acknowledge: float | None = None
+    avg_hours_to_respond: float | None = None
+    avg_hours_to_resolve: float | None = None
 
     @property
     def response_rate(self) -> float | None:
@@ -173,72 +167,57 @@ def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _on_time(done: datetime | None, due: datetime | None) -> bool:
-    return done is not None and due is not None and done <= due
-
-
-def _missed(done: datetime | None, due: datetime | None, now: datetime) -> bool:
-    if due is None:
-        return False
-    return done > due if done is not None else due < now
-
-
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def tally(rows: Iterable[tuple[Call, Rating | None]], now: datetime) -> Figures:
-    """The figures of `rows` (each call with its rating, if any) as of `now`.
-    Pure: the caller chooses the calls; withdrawn calls here are skipped."""
-    _require_aware("now", now)
-    raised = acknowledged = responded = closed = overdue = 0
-    ack_on_time = respond_on_time = resolve_on_time = 0
+def tally(facts: Iterable[CallFacts]) -> Figures:
+    """The figures of `facts` (the caller chooses the calls). Pure; withdrawn
+    calls, should any be passed, count nowhere."""
+    raised = acknowledged = responded = closed = late = overdue = 0
+    ack_on_time = respond_on_time = resolve_on_time = supervised = referred = 0
     rated = rating_sum = satisfied = 0
-    ack_minutes: list[float] = []
-    resolve_hours: list[float] = []
-    for call, rating in rows:
-        if call.status is CallStatus.WITHDRAWN:
+    hours: tuple[list[float], list[float], list[float]] = ([], [], [])
+    for fact in facts:
+        if fact.status is CallStatus.WITHDRAWN:
             continue
         raised += 1
-        acknowledged += call.acknowledged_at is not None
-        responded += call.responded_at is not None
-        closed += call.status is CallStatus.CLOSED
-        ack_on_time += _on_time(call.acknowledged_at, call.acknowledge_due)
-        respond_on_time += _on_time(call.responded_at, call.respond_due)
-        resolve_on_time += _on_time(call.resolved_at, call.resolve_due)
-        overdue += (
-            _missed(call.acknowledged_at, call.acknowledge_due, now)
-            or _missed(call.responded_at, call.respond_due, now)
-            or _missed(call.resolved_at, call.resolve_due, now)
-        )
-        if call.dispatched_at is not None:
-            if call.acknowledged_at is not None:
-                ack_minutes.append(_span(call.dispatched_at, call.acknowledged_at) / 60)
-            if call.resolved_at is not None:
-                resolve_hours.append(_span(call.dispatched_at, call.resolved_at) / 3600)
-        if rating is not None:
+        acknowledged += fact.acknowledged
+        responded += fact.responded
+        closed += fact.closed
+        late += fact.late
+        overdue += fact.late_now
+        ack_on_time += fact.acknowledge.on_time
+        respond_on_time += fact.respond.on_time
+        resolve_on_time += fact.resolve.on_time
+        supervised += fact.supervised
+        referred += fact.referred
+        for spent, limit in zip(hours, fact.limits, strict=True):
+            if limit.hours is not None:
+                spent.append(limit.hours)
+        if fact.rating_score is not None:
             rated += 1
-            rating_sum += rating.score
-            satisfied += rating.level in SATISFIED_LEVELS
+            rating_sum += fact.rating_score
+            satisfied += fact.satisfied
     return Figures(
         raised=raised,
         acknowledged=acknowledged,
         responded=responded,
         closed=closed,
+        late=late,
         overdue=overdue,
         on_time_acknowledged=ack_on_time,
         on_time_responded=respond_on_time,
         on_time_resolved=resolve_on_time,
+        supervised=supervised,
+        referred=referred,
         rated=rated,
         rating_sum=rating_sum,
         satisfied=satisfied,
-        avg_acknowledge_minutes=_mean(ack_minutes),
-        avg_resolve_hours=_mean(resolve_hours),
+        avg_hours_to_acknowledge=_mean(hours[0]),
+        avg_hours_to_respond=_mean(hours[1]),
+        avg_hours_to_resolve=_mean(hours[2]),
     )
-
-
-def _span(begin: datetime, finish: datetime) -> float:
-    return max((finish - begin) / timedelta(seconds=1), 0.0)
 
 
 # --- the evaluation ------------------------------------------------------------
@@ -255,13 +234,15 @@ def department_score(
       the calls raised — acknowledged on time, responded on time, resolved on
       time, closed — with the weights normalised to sum to 1. An open call
       whose deadline is still ahead counts as not (yet) on time. No calls → 0.
-    - score: `rating_share` × rating + (1 − `rating_share`) × performance; a
-      department nobody rated is scored on performance alone, rather than
+    - score: `rating_share` × rating + (1 − `rating_share`) × performance,
+      minus `deduction(figures, weights)` for the supervision orders (督办)
+      and accountability referrals (问责) the department drew, never below 0.
+      A department nobody rated is scored on performance alone, rather than
       counting the missing half as 0 (which would punish it for callers who
       have not answered) or as 100.
 
-    Raises ValueError for a negative weight, all four performance weights 0,
-    or a `rating_share` outside 0–1.
+    Raises ValueError for a negative weight or deduction, all four
+    performance weights 0, or a `rating_share` outside 0–1.
     """
     share = weights.rating_share
     if not 0.0 <= share <= 1.0:
@@ -284,8 +265,19 @@ def department_score(
         )
     else:
         performance = 0.0
-    score = performance if rating is None else share * rating + (1 - share) * performance
-    return rating, performance, score
+    base = performance if rating is None else share * rating + (1 - share) * performance
+    return rating, performance, max(base - deduction(figures, weights), 0.0)
+
+
+def deduction(figures: Figures, weights: EvaluationWeights) -> float:
+    """Points taken off a department's score: `supervision_deduction` for each
+    call that reached 督办 and `accountability_deduction` more for each that
+    reached 问责 (a referred call holds a supervision order too, so it costs
+    both: 5 + 10 by default)."""
+    if weights.supervision_deduction < 0 or weights.accountability_deduction < 0:
+        raise ValueError("deductions must not be negative")
+    return (figures.supervised * weights.supervision_deduction
+            + figures.referred * weights.accountability_deduction)
 
 
 def competition_ranks(scores: Sequence[float | None]) -> list[int | None]:
@@ -323,30 +315,62 @@ class DepartmentScore:
     figures: Figures
     rating_score: float | None
     performance_score: float | None
+    deduction: float
     score: float | None
     rank: int | None
 
 
 @dataclass(frozen=True)
+class Group:
+    """One row of a report's town or domain table. `code` is None for the
+    calls with no such group (raised as "not sure": no domain); `name` is
+    the unit's or domain's own name (data, not translated)."""
+
+    code: str | None
+    name: str
+    figures: Figures
+
+
+@dataclass(frozen=True)
 class Report:
-    """The statistics of one period, as of `as_of`.
+    """The statistics of one period, as of `as_of`, and the facts they add
+    up (so every renderer — text, chat, Excel, chart, JSON — reads one set).
 
     `departments` holds every department, ranked best first (ties share a
-    rank, ordered by code), then the unranked ones by code. `towns` is keyed
-    by town/street name (villages rolled up into their town) and `domains` by
-    domain name, each listing every town and domain — with zeros if quiet — in
-    the order they were set up.
+    rank, ordered by code), then the unranked ones by code. `towns` lists
+    every town/street (villages rolled up into their town) and `domains`
+    every domain — with zeros if quiet — in the order they were set up;
+    `domains` ends with a row for the calls with no domain (code None) when
+    there are any, so the domains add up to the total.
     """
 
     period: Period
     departments: list[DepartmentScore]
-    towns: dict[str, Figures]
-    domains: dict[str, Figures]
+    towns: list[Group]
+    domains: list[Group]
     total: Figures
     as_of: datetime
-    # Calls by the system that raised them (Open311 key names; CHAT for the
-    # cadres' own), listed when any system raised a call in the period.
-    sources: dict[str, Figures] = field(default_factory=dict)
+    district_name: str
+    facts: list[CallFacts]
+    directory: Directory
+    weights: EvaluationWeights
+    tz: ZoneInfo
+    # Calls by the system that raised them over Open311 (`code`: its key's
+    # name; None for the cadres' own calls in chat), listed only when some
+    # system raised a call in the period — else empty.
+    sources: list[Group] = field(default_factory=list)
+
+    def town(self, code: str) -> Figures:
+        return next(g.figures for g in self.towns if g.code == code)
+
+    def domain(self, code: str | None) -> Figures:
+        return next(g.figures for g in self.domains if g.code == code)
+
+    def source(self, code: str | None) -> Figures:
+        return next(g.figures for g in self.sources if g.code == code)
+
+    def department(self, code: str) -> DepartmentScore:
+        return next(d for d in self.departments if d.department_code == code)
 
     def headline(self) -> str:
         """The headline, "N calls raised, M answered and closed", where answered
@@ -356,81 +380,34 @@ class Report:
         return f"{raised} {noun} raised, {closed} answered and closed"
 
 
-def _town_of(unit_id: int, units: dict[int, Unit]) -> Unit | None:
-    """The town/street a caller's unit belongs to: itself, or its parent."""
-    unit = units.get(unit_id)
-    seen: set[int] = set()
-    while unit is not None and unit.kind not in TOWN_KINDS and unit.id not in seen:
-        seen.add(unit.id or 0)
-        unit = units.get(unit.parent_id) if unit.parent_id is not None else None
-    return unit
+def _group(facts: Iterable[CallFacts], key: Callable[[CallFacts], str | None]
+           ) -> dict[str | None, list[CallFacts]]:
+    grouped: dict[str | None, list[CallFacts]] = {}
+    for fact in facts:
+        grouped.setdefault(key(fact), []).append(fact)
+    return grouped
 
 
-def _labels(rows: Sequence[tuple[int, str, str]]) -> dict[int, str]:
-    """Display names by id; a name two rows share gets its code appended, so
-    no two entries of a report collapse into one."""
-    counts: dict[str, int] = {}
-    for _, name, _ in rows:
-        counts[name] = counts.get(name, 0) + 1
-    return {
-        row_id: name if counts[name] == 1 else f"{name} ({code})" for row_id, name, code in rows
-    }
-
-
-def report(ctx: Context, period: Period, now: datetime) -> Report:
-    """The report for `period` as of `now` (see the module docstring for which
-    calls count where). Read-only; anyone the conversations let see
-    statistics — dispatchers, supervisors, admins — may ask for it."""
-    _require_aware("now", now)
-    with session_scope(ctx.engine) as session:
-        statement = (
-            select(Call, Rating)
-            .join(Rating, col(Rating.call_id) == col(Call.id), isouter=True)
-            .where(
-                col(Call.raised_at) >= period.start,
-                col(Call.raised_at) < period.end,
-                col(Call.status) != CallStatus.WITHDRAWN,
-            )
-            .order_by(col(Call.id))
-        )
-        rows: list[tuple[Call, Rating | None]] = [
-            (call, rating) for call, rating in session.exec(statement)
-        ]
-        units = {unit.id or 0: unit for unit in session.exec(select(Unit).order_by(col(Unit.id)))}
-        domains = list(session.exec(select(Domain).order_by(col(Domain.id))))
-
-    by_department: dict[int, list[tuple[Call, Rating | None]]] = {}
-    by_town: dict[int, list[tuple[Call, Rating | None]]] = {}
-    by_domain: dict[int, list[tuple[Call, Rating | None]]] = {}
-    by_source: dict[str, list[tuple[Call, Rating | None]]] = {}
-    for row in rows:
-        by_source.setdefault(row[0].source or CHAT, []).append(row)
-        call = row[0]
-        if call.lead_department_id is not None:
-            by_department.setdefault(call.lead_department_id, []).append(row)
-        town = _town_of(call.unit_id, units)
-        if town is not None:
-            by_town.setdefault(town.id or 0, []).append(row)
-        if call.domain_id is not None:
-            by_domain.setdefault(call.domain_id, []).append(row)
-
-    departments = sorted(
-        (unit for unit in units.values() if unit.kind is UnitKind.DEPARTMENT),
-        key=lambda unit: unit.code,
-    )
-    weights = ctx.rules.weights
+def build_report(period: Period, facts: list[CallFacts], names: Directory,
+                 weights: EvaluationWeights, now: datetime, tz: ZoneInfo) -> Report:
+    """The report of `facts` (the period's calls). Pure."""
+    by_department = _group(facts, lambda f: f.department_code)
+    by_town = _group(facts, lambda f: f.town_code)
+    by_domain = _group(facts, lambda f: f.domain_code)
+    by_source = _group(facts, lambda f: f.source)
     unranked: list[DepartmentScore] = []
-    for department in departments:
-        figures = tally(by_department.get(department.id or 0, ()), now)
+    for code, name in names.departments.items():
+        figures = tally(by_department.get(code, ()))
         rating, performance, score = department_score(figures, weights)
         has_calls = figures.raised > 0
         unranked.append(
             DepartmentScore(
-                department_code=department.code,
-                department_name=department.name,
+                department_code=code,
+                department_name=name,
                 figures=figures,
                 rating_score=rating,
                 performance_score=performance if has_calls else None,
+                deduction=deduction(figures, weights),
                 score=score if has_calls else None,
                 rank=None,
             )
@@ -439,23 +416,57 @@ def report(ctx: Context, period: Period, now: datetime) -> Report:
     scored = [replace(entry, rank=rank) for entry, rank in zip(unranked, ranks, strict=True)]
     # Stable sort: equal ranks keep code order; unranked go last, by code.
     scored.sort(key=lambda entry: (entry.rank is None, entry.rank or 0))
-
-    towns = [unit for unit in units.values() if unit.kind in TOWN_KINDS]
-    town_names = _labels([(unit.id or 0, unit.name, unit.code) for unit in towns])
-    domain_names = _labels([(domain.id or 0, domain.name, domain.code) for domain in domains])
+    domains = [Group(code, name, tally(by_domain.get(code, ())))
+               for code, name in names.domains.items()]
+    if by_domain.get(None):
+        domains.append(Group(None, "", tally(by_domain[None])))
     return Report(
         period=period,
         departments=scored,
-        towns={
-            town_names[unit.id or 0]: tally(by_town.get(unit.id or 0, ()), now) for unit in towns
-        },
-        domains={
-            domain_names[domain.id or 0]: tally(by_domain.get(domain.id or 0, ()), now)
-            for domain in domains
-        },
-        total=tally(rows, now),
+        towns=[Group(code, name, tally(by_town.get(code, ())))
+               for code, name in names.towns.items()],
+        domains=domains,
+        total=tally(facts),
         as_of=now,
-        sources={name: tally(by_source[name], now)
-                 for name in sorted(by_source, key=lambda n: (n != CHAT, n))}
-        if set(by_source) - {CHAT} else {},
+        district_name=names.district_name,
+        facts=facts,
+        directory=names,
+        weights=weights,
+        tz=tz,
+        sources=[Group(code, code or "", tally(by_source[code]))
+                 for code in sorted(by_source, key=lambda c: (c is not None, c or ""))]
+        if set(by_source) - {None} else [],
     )
+
+
+def report(ctx: Context, period: Period, now: datetime) -> Report:
+    """The report for `period` as of `now` (see the module docstring for which
+    calls count where). Read-only; who may read it is the conversations'
+    business (`handlers.reports.may_read`)."""
+    _require_aware("now", now)
+    with session_scope(ctx.engine) as session:
+        facts = period_facts(session, period.start, period.end, now,
+                             ctx.rules.calendar, ctx.rules.policy)
+        names = directory(session)
+    return build_report(period, facts, names, ctx.rules.weights, now, ctx.rules.tz)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A report file kept in the media store (by SHA-256) for sending."""
+
+    sha256: str
+    name: str
+    as_photo: bool
+
+    def as_params(self) -> dict[str, object]:
+        return {"sha256": self.sha256, "name": self.name, "photo": self.as_photo}
+
+
+def store_files(ctx: Context, result: Report, locale: Locale) -> list[StoredFile]:
+    """The report's files for a reader of `locale` (the chart, the workbook),
+    put in the media store; none when the context has no exporter."""
+    if ctx.exports is None:
+        return []
+    return [StoredFile(ctx.media.put(file.data), file.name, file.as_photo)
+            for file in ctx.exports(result, locale)]

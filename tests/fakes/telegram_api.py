@@ -99,7 +99,9 @@ _RATE_LIMITED = frozenset(m.lower() for m in (
     "sendMessage", "sendPhoto", "sendMediaGroup", "sendDocument", "sendLocation",
     "copyMessage", "forwardMessage"))
 _SEND_METHODS = frozenset(m.lower() for m in ("sendMessage", "sendPhoto", "sendMediaGroup",
-                                              "sendDocument"))
+                                               "sendDocument"))
+# Telegram's limit for a file a bot uploads (sendDocument): 50 MB.
+DOCUMENT_LIMIT = 50 * 1024 * 1024
 # Accepted and answered `true` without further checks, so a bot that calls them
 # does not get PTB's InvalidToken (its reading of a 404).
 _NO_OPS = frozenset(m.lower() for m in (
@@ -251,6 +253,9 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], di
             continue
         if re.search(r'\bfilename\*?=', disposition):
             files[name.group(1)] = data
+            filename = re.search(r'\bfilename="([^"]*)"', disposition)
+            if filename is not None:  # a sent document keeps its name
+                fields[f"{name.group(1)}:filename"] = filename.group(1)
         else:
             fields[name.group(1)] = data.decode("utf-8")
     return fields, files
@@ -1099,11 +1104,15 @@ class FakeTelegram:
         data = files.get(name)
         if data is None:
             raise _bad_request("there is no document in the request")
+        if len(data) > DOCUMENT_LIMIT:
+            raise _ApiError(413, "Request Entity Too Large")
         stored = self._store_file(data, "documents", "")
         caption = self._caption(params.get("caption"), params.get("parse_mode"))
+        # The sent name is in params as "<field>:filename" (see the multipart parser).
+        file_name = str(params.get(f"{name}:filename") or "document")
         content: JSON = {"document": {"file_id": stored.file_id,
                                       "file_unique_id": stored.file_unique_id,
-                                      "file_size": len(data)}}
+                                      "file_name": file_name, "file_size": len(data)}}
         if caption is not None:
             content["caption"] = caption
         message = self._new_message(params, chat_id, **content)

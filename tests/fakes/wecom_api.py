@@ -509,8 +509,8 @@ class FakeWeCom:
                 raise _Refused(44004, "empty content")
         elif msgtype in ("image", "file"):
             with self._changed:
-                known = body.get("media_id") in self._state.media
-            if not known:
+                media = self._state.media.get(str(body.get("media_id")))
+            if media is None or (msgtype == "file") != (media.type == "file"):
                 raise _Refused(40007, "invalid media_id")
         elif msgtype == "news":
             articles = body.get("articles")
