@@ -42,6 +42,7 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 
+from bot import images
 from bot.delivery import ChannelError
 from bot.settings import TelegramSettings
 from handlers.conversations import Conversations
@@ -50,6 +51,7 @@ from handlers.messages import Incoming, Location, Reply
 from models import Locale, Member, Role
 from workflows import queries
 from workflows.context import Context
+from workflows.photos import image_type
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 ALBUM_LIMIT = 10
 PER_CHAT_INTERVAL = 1.05  # seconds between messages to one private chat
+FITTED_REMEMBERED = 10_000  # photos whose fitted copy this process remembers
 # Telegram's setMyCommands takes two-letter codes; both Chinese scripts are "zh".
 MENU_LANGUAGES = {Locale.ZH_HANS: "zh", Locale.EN: "en"}
 
@@ -87,6 +90,11 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
         [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
          for row in reply.buttons]
     )
+
+
+def _extension(data: bytes) -> str:
+    kind = image_type(data)
+    return kind.split("/")[1].replace("jpeg", "jpg") if kind else "bin"
 
 
 def _seconds(error: RetryAfter) -> float:
@@ -136,6 +144,7 @@ class TelegramChannel:
         self._chat_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._chat_next_send: dict[int, float] = {}
         self._chat_send_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._fitted_photos: dict[str, str | None] = {}  # stored sha → fitted sha / document
         self._albums: dict[str, list[tuple[int, Message]]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -323,7 +332,15 @@ class TelegramChannel:
 
     async def send_replies(self, chat_id: int | str, replies: Sequence[Reply],
                            paced: bool = False) -> str | None:
-        """Send replies in order; returns the id of the first message sent."""
+        """Send replies in order; returns the id of the first message sent.
+
+        One bad attachment never costs the message: photos are fitted to
+        Telegram's limits first (`bot.images`), one that cannot be a photo,
+        or that Telegram refuses as one, goes as a document, one refused as
+        that too (or missing from the store) is left out with a log line —
+        and the text and buttons are sent whatever happened to the media.
+        Rate limits, network errors and a blocked bot still raise: the
+        outbox retries those."""
         bot = self.application.bot
         first: str | None = None
         chat = int(chat_id)
@@ -335,26 +352,74 @@ class TelegramChannel:
                 one = message if isinstance(message, Message) else message[0]
                 first = str(one.message_id)
 
+        async def as_documents(originals: Sequence[bytes]) -> None:
+            for data in originals:
+                try:
+                    await send(partial(bot.send_document, chat, data,
+                                       filename="photo." + _extension(data)))
+                except BadRequest as error:
+                    log.warning("telegram: a photo refused even as a document: %s", error)
+
+        async def media_refused(error: BadRequest, originals: Sequence[bytes]) -> None:
+            log.warning("telegram: photos refused (%s); sending them as documents", error)
+            await as_documents(originals)
+
         for reply in replies:
             markup = keyboard(reply)
-            photos = [await asyncio.to_thread(self.ctx.media.read, sha) for sha in reply.photos]
-            if len(photos) == 1 and len(reply.text) <= CAPTION_LIMIT:
-                await send(partial(bot.send_photo, chat, photos[0],
-                                   caption=reply.text or None, reply_markup=markup))
-                continue
+            fitted = await asyncio.to_thread(self._fitted, reply.photos)
+            photos = [(original, photo) for original, photo in fitted if photo is not None]
+            documents = [original for original, photo in fitted if photo is None]
+            text = reply.text if reply.text.strip() else ""
+            if len(photos) == 1 and not documents and len(text) <= CAPTION_LIMIT:
+                try:
+                    await send(partial(bot.send_photo, chat, photos[0][1],
+                                       caption=text or None, reply_markup=markup))
+                    continue
+                except BadRequest as error:
+                    await media_refused(error, [photos[0][0]])
+                    photos = []
             for start in range(0, len(photos), ALBUM_LIMIT):
                 batch = photos[start:start + ALBUM_LIMIT]
-                if len(batch) == 1:
-                    await send(partial(bot.send_photo, chat, batch[0]))
-                else:
-                    await send(partial(bot.send_media_group, chat,
-                                       [InputMediaPhoto(p) for p in batch]))
-            pieces = split_text(reply.text)
+                try:
+                    if len(batch) == 1:
+                        await send(partial(bot.send_photo, chat, batch[0][1]))
+                    else:
+                        await send(partial(bot.send_media_group, chat,
+                                           [InputMediaPhoto(photo) for _, photo in batch]))
+                except BadRequest as error:
+                    await media_refused(error, [original for original, _ in batch])
+            await as_documents(documents)
+            if not text and markup is None:
+                continue  # photos only (an empty message is refused)
+            pieces = split_text(text or "—")
             for index, piece in enumerate(pieces):
                 last = index == len(pieces) - 1
                 await send(partial(bot.send_message, chat, piece,
                                    reply_markup=markup if last else None))
         return first
+
+    def _fitted(self, shas: Sequence[str]) -> list[tuple[bytes, bytes | None]]:
+        """Each stored photo with the bytes to send it as a photo (None: send
+        the original as a document); photos missing from the store are left
+        out. Fitted copies are kept in the media store, by their hash."""
+        media = self.ctx.media
+        fitted: list[tuple[bytes, bytes | None]] = []
+        for sha in shas:
+            try:
+                original = media.read(sha)
+            except (OSError, ValueError) as error:
+                log.warning("telegram: photo %s cannot be read: %s", sha[:12], error)
+                continue
+            if sha not in self._fitted_photos:
+                photo = images.fit(original, images.TELEGRAM_PHOTO)
+                if len(self._fitted_photos) > FITTED_REMEMBERED:
+                    self._fitted_photos.clear()
+                self._fitted_photos[sha] = (None if photo is None else
+                                            sha if photo is original else media.put(photo))
+            kept = self._fitted_photos[sha]
+            fitted.append((original, None if kept is None else
+                           original if kept == sha else media.read(kept)))
+        return fitted
 
     # --- command menus ----------------------------------------------------------
 

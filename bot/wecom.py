@@ -69,6 +69,7 @@ from wechatpy.enterprise import WeChatCrypto, parse_message
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
+from bot import images
 from bot.delivery import ChannelError
 from bot.settings import WeComSettings
 from bot.web import read_body
@@ -268,6 +269,10 @@ class WeComClient:
         """An image message of an uploaded `media_id`; its msgid."""
         return str((await self._send(userid, "image", {"media_id": media_id})).get("msgid", ""))
 
+    async def send_file(self, userid: str, media_id: str) -> str:
+        """A file message of an uploaded `media_id`; its msgid."""
+        return str((await self._send(userid, "file", {"media_id": media_id})).get("msgid", ""))
+
     async def send_template_card(self, userid: str, card: dict[str, Any]) -> tuple[str, str]:
         """A template card; its msgid and the response_code WeCom returns
         with an interactive card (usable once to update it)."""
@@ -283,9 +288,10 @@ class WeComClient:
             "response_code": response_code, "button": {"replace_name": replace_name}})
 
     async def upload_image(self, data: bytes, content_type: str = "image/jpeg",
-                           filename: str = "photo.jpg") -> str:
-        """Upload a temporary image (`media/upload`, valid three days); its media_id."""
-        answer = await self._api("POST", "/cgi-bin/media/upload", params={"type": "image"},
+                           filename: str = "photo.jpg", kind: str = "image") -> str:
+        """Upload a temporary image (or, `kind` "file", any file) through
+        `media/upload`, valid three days; its media_id."""
+        answer = await self._api("POST", "/cgi-bin/media/upload", params={"type": kind},
                                  files={"media": (filename, data, content_type)})
         return str(answer["media_id"])
 
@@ -362,14 +368,18 @@ def template_cards(text: str, buttons: Sequence[Button], call_id: int | None
     its text is too long for a card (then it is sent as text first).
 
     Six buttons a card; the first card carries the text, the others the
-    title and "(n/m)" so a member sees they belong together."""
+    title and "(n/m)" so a member sees they belong together. Every card has
+    a main_title (WeCom requires it for button_interaction and refuses the
+    card with 40058 without): the first line if short, else its start, with
+    the whole text in the sub-title."""
     stripped = text.strip()
     head, _, rest = stripped.partition("\n")
     head, rest = head.strip(), rest.strip()
     if len(head) <= TITLE_LIMIT:
         title, body = head, rest
-    else:  # the first line is a sentence: all of it goes in the sub-title
-        title, body = "", stripped
+    else:  # the first line is a sentence: its start is the title, all of it the sub-title
+        title, body = clip(head, TITLE_LIMIT), stripped
+    title = title or "—"  # WeCom requires main_title for a button_interaction card
     too_long = len(body) > SUBTITLE_LIMIT
     body = clip(body, SUBTITLE_LIMIT)
     unique: dict[str, Button] = {}
@@ -382,18 +392,15 @@ def template_cards(text: str, buttons: Sequence[Button], call_id: int | None
         card_title = title
         if len(chunks) > 1:
             suffix = f" ({number}/{len(chunks)})"
-            card_title = clip(title or head, TITLE_LIMIT - len(suffix)) + suffix
+            card_title = clip(title, TITLE_LIMIT - len(suffix)) + suffix
         card: dict[str, Any] = {
             "card_type": "button_interaction",
             "task_id": task_id(call_id),
+            "main_title": {"title": card_title},
             "button_list": [{"text": b.label, "style": 1, "key": b.data} for b in chunk],
         }
-        if card_title:
-            card["main_title"] = {"title": card_title}
         if number == 1 and body:
             card["sub_title_text"] = body
-        if "main_title" not in card and "sub_title_text" not in card:
-            card["main_title"] = {"title": "—"}  # WeCom needs one of the two
         cards.append(card)
     return cards, too_long
 
@@ -454,7 +461,8 @@ class WeComChannel:
         self.conversations = Conversations(ctx)
         self._user_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._background: set[asyncio.Task[None]] = set()
-        self._uploaded: dict[str, tuple[str, float]] = {}  # photo sha256 → (media_id, until)
+        # photo sha256 → (media_id, "image" or "file", until)
+        self._uploaded: dict[str, tuple[str, str, float]] = {}
         # task_id → {key: label} of cards sent by this process, so a click
         # inside a dialog can show the choice made on the card.
         self._cards: OrderedDict[str, dict[str, str]] = OrderedDict()
@@ -663,9 +671,19 @@ class WeComChannel:
 
         for reply in replies:
             for sha in reply.photos:
-                media_id = await _trying(attempts, self._media_id, sha)
-                if media_id is not None:
-                    sent(await _trying(attempts, self.client.send_image, userid, media_id))
+                # One bad photo never costs the message: refused as an image,
+                # it goes as a file; refused as that too, it is left out.
+                media = await _trying(attempts, self._media_id, sha)
+                if media is None:
+                    continue
+                media_id, kind = media
+                send_media = self.client.send_image if kind == "image" else self.client.send_file
+                try:
+                    sent(await _trying(attempts, send_media, userid, media_id))
+                except WeComError as error:
+                    if not error.permanent:
+                        raise
+                    log.warning("wecom: photo %s refused as %s: %s", sha[:12], kind, error)
             buttons = reply.all_buttons
             if not buttons:
                 await text(reply.text)
@@ -685,24 +703,37 @@ class WeComChannel:
         while len(self._cards) > REMEMBERED_CARDS:
             self._cards.popitem(last=False)
 
-    async def _media_id(self, sha: str) -> str | None:
-        """The media_id of a stored photo, uploaded once for its lifetime. A
-        photo WeCom refuses is left out (logged): the message still goes."""
+    async def _media_id(self, sha: str) -> tuple[str, str] | None:
+        """The media_id of a stored photo, and whether it is an "image" or a
+        "file": fitted to WeCom's image limits (`bot.images`) and uploaded
+        once for its lifetime; a photo that cannot be an image, or that
+        media/upload refuses as one, is uploaded as a file. None (logged)
+        when neither works or the photo is gone: the message still goes."""
         now = monotonic_time.monotonic()
         known = self._uploaded.get(sha)
-        if known is not None and known[1] > now:
-            return known[0]
-        data = await asyncio.to_thread(self.ctx.media.read, sha)
-        content_type = image_type(data) or "image/jpeg"
-        filename = "photo." + content_type.split("/")[1].replace("jpeg", "jpg")
+        if known is not None and known[2] > now:
+            return known[0], known[1]
         try:
-            media_id = await self.client.upload_image(data, content_type, filename)
-        except WeComError as error:
-            if not error.permanent:
-                raise
-            log.warning("wecom: photo %s refused by media/upload: %s", sha[:12], error)
+            original = await asyncio.to_thread(self.ctx.media.read, sha)
+        except (OSError, ValueError) as error:
+            log.warning("wecom: photo %s cannot be read: %s", sha[:12], error)
             return None
-        for stale in [s for s, (_, until) in self._uploaded.items() if until <= now]:
-            del self._uploaded[stale]
-        self._uploaded[sha] = (media_id, now + MEDIA_LIFETIME)
-        return media_id
+        fitted = await asyncio.to_thread(images.fit, original, images.WECOM_IMAGE)
+        uploads = ([(fitted, "image")] if fitted is not None else []) + [(original, "file")]
+        for data, kind in uploads:
+            content_type = image_type(data) or "application/octet-stream"
+            filename = "photo." + (content_type.split("/")[1].replace("jpeg", "jpg")
+                                   if image_type(data) else "bin")
+            try:
+                media_id = await self.client.upload_image(data, content_type, filename, kind)
+            except WeComError as error:
+                if not error.permanent:
+                    raise
+                log.warning("wecom: photo %s refused by media/upload as %s: %s",
+                            sha[:12], kind, error)
+                continue
+            for stale in [s for s, (_, _, until) in self._uploaded.items() if until <= now]:
+                del self._uploaded[stale]
+            self._uploaded[sha] = (media_id, kind, now + MEDIA_LIFETIME)
+            return media_id, kind
+        return None

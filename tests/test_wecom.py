@@ -742,7 +742,7 @@ def test_cards_hold_six_buttons_and_the_text_fits_or_goes_first() -> None:
     assert len({c["task_id"] for c in cards}) == 2
     long_first_line = "Raise a call. Which domain is it? Choose one of the buttons below."
     cards, too_long = template_cards(long_first_line, buttons[:2], None)
-    assert not too_long and "main_title" not in cards[0]
+    assert not too_long and cards[0]["main_title"]["title"] == long_first_line[:25] + "…"
     assert cards[0]["sub_title_text"] == long_first_line
     cards, too_long = template_cards("标题\n" + "长" * 300, buttons[:1], None)
     assert too_long and len(cards[0]["sub_title_text"]) == 112

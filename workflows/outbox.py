@@ -18,11 +18,15 @@ from typing import Any
 
 from sqlmodel import Session, col, or_, select
 
-from models import Delivery, Member, OutboxMessage, OutboxStatus, session_scope
+from models import Call, Delivery, Member, OutboxMessage, OutboxStatus, session_scope
 from workflows.context import Context
 from workflows.notifications import dispatchers, enqueue
 
 MAX_ATTEMPTS = 8
+# Why a message was given up (the `why` of the dispatcher's notice).
+UNREACHABLE = "unreachable"  # the member has no channel youhu can reach
+REFUSED = "refused"  # the platform refused it for good (blocked, chat gone…)
+KEPT_FAILING = "kept_failing"  # MAX_ATTEMPTS temporary failures
 LEASE = timedelta(minutes=2)
 
 
@@ -124,7 +128,7 @@ def mark_failed(
         row.last_error = error[:2000]
         row.claimed_until = None
         if permanent or row.attempts >= MAX_ATTEMPTS:
-            _give_up(session, row, now, error)
+            _give_up(session, row, now, error, REFUSED if permanent else KEPT_FAILING)
             session.commit()
             return True
         delay = timedelta(seconds=retry_after) if retry_after else backoff(row.attempts)
@@ -140,11 +144,15 @@ def mark_unreachable(ctx: Context, message_id: int, now: datetime) -> None:
         row = session.get(OutboxMessage, message_id, with_for_update=True)
         if row is None or row.status is not OutboxStatus.PENDING:
             return
-        _give_up(session, row, now, "the member has no reachable channel")
+        _give_up(session, row, now, "the member has no reachable channel", UNREACHABLE)
         session.commit()
 
 
-def _give_up(session: Session, row: OutboxMessage, now: datetime, reason: str) -> None:
+def _give_up(session: Session, row: OutboxMessage, now: datetime, reason: str,
+             why: str) -> None:
+    """Mark the message undeliverable and tell the dispatchers: `why` is one
+    of the reason codes (the notice says it in the reader's language), the
+    call's number travels with it, `reason` is the platform's own words."""
     row.status = OutboxStatus.UNDELIVERABLE
     row.last_error = reason[:2000]
     row.claimed_until = None
@@ -152,8 +160,11 @@ def _give_up(session: Session, row: OutboxMessage, now: datetime, reason: str) -
     if row.template == "undeliverable":
         return  # a report that cannot be delivered is not reported again (no loop)
     member = session.get(Member, row.member_id)
+    call = session.get(Call, row.call_id) if row.call_id is not None else None
+    number = call.number if call is not None else row.params.get("number")
     for dispatcher in dispatchers(session):
         enqueue(session, f"undeliverable:{row.id}:{dispatcher.id}", dispatcher.id or 0,
                 "undeliverable", now, call_id=row.call_id,
                 member=member.name if member else str(row.member_id),
-                about=row.template, reason=reason[:200])
+                about=row.template, why=why, number=number,
+                reason=None if why == UNREACHABLE else reason[:200])
