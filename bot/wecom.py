@@ -54,7 +54,7 @@ import logging
 import secrets
 import time
 import time as monotonic_time
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,6 +77,7 @@ from handlers.buttons import parse as parse_button
 from handlers.conversations import Conversations
 from handlers.messages import Button, Incoming, Location, Reply
 from models import Member
+from workflows import outbox
 from workflows.context import Context
 from workflows.photos import image_type
 
@@ -95,7 +96,6 @@ TOKEN_MARGIN = 300.0  # seconds before expires_in that a token is renewed
 FREQUENCY_RETRY_AFTER = 60.0  # 45009: WeCom's limits are counted per minute and hour
 MEDIA_LIFETIME = 3 * 24 * 3600 - 3600  # a media_id lives three days; keep an hour's margin
 DOWNLOAD_ATTEMPTS = 3
-REMEMBERED_CARDS = 5000
 
 TOKEN_EXPIRED = frozenset({40014, 42001})  # invalid / expired access_token
 FREQUENCY_OUT_OF_LIMIT = 45009
@@ -463,9 +463,6 @@ class WeComChannel:
         self._background: set[asyncio.Task[None]] = set()
         # photo sha256 → (media_id, "image" or "file", until)
         self._uploaded: dict[str, tuple[str, str, float]] = {}
-        # task_id → {key: label} of cards sent by this process, so a click
-        # inside a dialog can show the choice made on the card.
-        self._cards: OrderedDict[str, dict[str, str]] = OrderedDict()
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -626,7 +623,7 @@ class WeComChannel:
             return
         first = next((r.text.strip().splitlines()[0] for r in replies if r.text.strip()), "")
         pressed = parse_button(click.key)
-        label = self._cards.get(click.task, {}).get(click.key)
+        label = await asyncio.to_thread(outbox.card_label, self.ctx, click.task, click.key)
         if pressed is not None and pressed.kind == "flow" and label:
             # Inside a dialog the answer is the next question; the choice is what was done.
             name = "✓ " + label
@@ -694,14 +691,11 @@ class WeComChannel:
             for card in cards:
                 msgid, _ = await _trying(attempts, self.client.send_template_card,
                                          userid, card)
-                self._remember(card)
+                await asyncio.to_thread(outbox.remember_card, self.ctx, card["task_id"],
+                                        {b["key"]: b["text"] for b in card["button_list"]},
+                                        self.clock())
                 sent(msgid)
         return first
-
-    def _remember(self, card: dict[str, Any]) -> None:
-        self._cards[card["task_id"]] = {b["key"]: b["text"] for b in card["button_list"]}
-        while len(self._cards) > REMEMBERED_CARDS:
-            self._cards.popitem(last=False)
 
     async def _media_id(self, sha: str) -> tuple[str, str] | None:
         """The media_id of a stored photo, and whether it is an "image" or a

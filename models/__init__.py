@@ -22,7 +22,7 @@ from models.db import make_engine, next_counter, session_scope, upgrade_to_head
 from models.dialog import Dialog, HandledUpdate, Invite
 from models.media import MediaStore
 from models.org import CALLER_UNIT_KINDS, Locale, Member, Role, Unit, UnitKind
-from models.outbox import Delivery, OutboxMessage, OutboxStatus
+from models.outbox import Delivery, OutboxMessage, OutboxStatus, SendPace, SentCard
 
 __all__ = [
     "CALLER_UNIT_KINDS",
@@ -53,6 +53,8 @@ __all__ = [
     "RequestKind",
     "RequestStatus",
     "Role",
+    "SendPace",
+    "SentCard",
     "Unit",
     "UnitKind",
     "make_engine",

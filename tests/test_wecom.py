@@ -801,3 +801,24 @@ def test_youhu_run_refuses_a_half_configured_wecom(district: Context, db_url: st
     assert asyncio.run(youhu_run(settings)) == 2
     out = capsys.readouterr().out
     assert "wecom.secret" in out and "wecom.encoding_aes_key" in out
+
+
+def test_a_clicked_card_shows_its_label_after_a_restart(district: Context, wecom: FakeWeCom,
+                                                        unused_port: int) -> None:
+    """The card was sent by one process; the click reaches another (a restart
+    in between): the card still says which button was pressed."""
+    ctx = district
+    code = create_invite(ctx, "li-ming", None, datetime.now(UTC)).code
+
+    async def scenario() -> None:
+        async with running(ctx, wecom, unused_port) as h:
+            await h.text(CADRE, f"/start {code}")
+            mark = h.mark()
+            await h.text(CADRE, "/call")
+            domains, key_work = await h.card_with(CADRE, mark, "重点工作")
+        async with running(ctx, wecom, unused_port) as h:
+            await h.press(CADRE, domains, key_work)
+            await h.wecom.wait_for_async(lambda: len(h.wecom.card_updates) == 1)
+            assert h.wecom.card_updates[0].replace_name == "✓ 重点工作"
+
+    asyncio.run(scenario())

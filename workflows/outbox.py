@@ -16,9 +16,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, or_, select
 
-from models import Call, Delivery, Member, OutboxMessage, OutboxStatus, session_scope
+from models import (
+    Call,
+    Delivery,
+    Member,
+    OutboxMessage,
+    OutboxStatus,
+    SentCard,
+    session_scope,
+)
 from workflows.context import Context
 from workflows.notifications import dispatchers, enqueue
 
@@ -168,3 +177,24 @@ def _give_up(session: Session, row: OutboxMessage, now: datetime, reason: str,
                 member=member.name if member else str(row.member_id),
                 about=row.template, why=why, number=number,
                 reason=None if why == UNREACHABLE else reason[:200])
+
+
+CARD_DAYS = 30  # how long a card's button labels are kept for its clicks
+
+
+def remember_card(ctx: Context, task_id: str, labels: dict[str, str], now: datetime) -> None:
+    """Keep the labels of a card's buttons (for the card's later clicks, on
+    any worker); cards older than `CARD_DAYS` are forgotten now and then."""
+    with session_scope(ctx.engine) as session:
+        session.merge(SentCard(task_id=task_id, labels=labels, sent_at=now))
+        if sum(map(ord, task_id)) % 100 == 0:  # about one card in a hundred
+            session.execute(sa.delete(SentCard).where(
+                col(SentCard.sent_at) < now - timedelta(days=CARD_DAYS)))
+        session.commit()
+
+
+def card_label(ctx: Context, task_id: str, key: str) -> str | None:
+    """The label of the button `key` on the card `task_id`, if youhu sent it."""
+    with session_scope(ctx.engine) as session:
+        card = session.get(SentCard, task_id)
+        return None if card is None else card.labels.get(key)
