@@ -8,10 +8,12 @@ answered once, after its last photo); the conversations answer with
 keyboards. Updates of one chat are handled in order, chats concurrently.
 
 Out: the deliverer sends outbox messages through `send` (a `Channel`).
-AIORateLimiter paces the overall rate (evenly, just under 30/s) and honours
-`retry_after`;
-the per-chat limit of about one message a second to a private chat, which
-it does not pace, is paced here for outbox messages. Text is sent plain
+Every send — outbox messages and conversation replies alike — takes a slot
+from `bot.pace`, which holds the overall limit (evenly, just under 30/s)
+and the per-chat limit (about one message a second to a private chat)
+in the database, for every worker of the bot at once; replies go in a
+priority lane ahead of bulk. AIORateLimiter keeps the group limit and
+retries after a `retry_after`. Text is sent plain
 (no parse mode), so whatever a member typed is shown as typed and can never
 break the markup; text over 4,096 characters is split, captions over 1,024
 go in a message of their own.
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time as monotonic_time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -42,7 +43,7 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 
-from bot import images
+from bot import images, pace
 from bot.delivery import ChannelError
 from bot.settings import TelegramSettings
 from handlers.conversations import Conversations
@@ -59,7 +60,6 @@ CHANNEL = "telegram"
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 ALBUM_LIMIT = 10
-PER_CHAT_INTERVAL = 1.05  # seconds between messages to one private chat
 FITTED_REMEMBERED = 10_000  # photos whose fitted copy this process remembers
 # Telegram's setMyCommands takes two-letter codes; both Chinese scripts are "zh".
 MENU_LANGUAGES = {Locale.ZH_HANS: "zh", Locale.EN: "en"}
@@ -114,6 +114,7 @@ class TelegramChannel:
         clock: Clock,
         on_queued: Callable[[], None] = lambda: None,
         album_wait: float = 0.8,
+        overall_interval: float | None = pace.OVERALL_INTERVAL,
     ) -> None:
         if settings.token is None:
             raise ValueError("telegram.token is not set")
@@ -128,10 +129,9 @@ class TelegramChannel:
             .token(settings.token.get_secret_value())
             .base_url(settings.base_url)
             .base_file_url(settings.base_file_url)
-            # One message every 1/29 s rather than 30 a second: a bucket of 30
-            # lets a burst through that Telegram's sliding window answers with
-            # 429s; a bucket of one paces evenly just under the limit.
-            .rate_limiter(AIORateLimiter(overall_max_rate=1, overall_time_period=1 / 29,
+            # The overall and per-chat limits are paced by `bot.pace`, across
+            # workers; AIORateLimiter keeps its group limit and its retries.
+            .rate_limiter(AIORateLimiter(overall_max_rate=0, overall_time_period=0,
                                          max_retries=2))
             .concurrent_updates(64)
             .job_queue(None)
@@ -142,8 +142,7 @@ class TelegramChannel:
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
         self._chat_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._chat_next_send: dict[int, float] = {}
-        self._chat_send_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.pace = pace.Pace(ctx.engine, CHANNEL, overall_interval)
         self._fitted_photos: dict[str, str | None] = {}  # stored sha → fitted sha / document
         self._albums: dict[str, list[tuple[int, Message]]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -315,20 +314,15 @@ class TelegramChannel:
             raise ChannelError(str(error)) from error
 
     async def _one(self, chat: int, paced: bool, send: Callable[[], Awaitable[Sent]]) -> Sent:
-        """One API send. Paced (outbox messages to a private chat): one at a
-        time per chat, at least `PER_CHAT_INTERVAL` after the previous one was
-        *answered* — pacing when a send is queued is not enough, since the
-        overall limiter may hold one send longer than the next."""
-        if not paced or chat < 0:  # groups are paced by AIORateLimiter
+        """One API send, at the bot's pace (`bot.pace`, shared by every
+        worker): outbox messages (`paced`) in the bulk lane, conversation
+        replies in the priority lane ahead of them — both paced per chat, so
+        a reply of three messages does not draw a 429 either."""
+        await self.pace.wait(chat, priority=not paced)
+        try:
             return await send()
-        async with self._chat_send_locks[chat]:
-            wait = self._chat_next_send.get(chat, 0.0) - monotonic_time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            try:
-                return await send()
-            finally:
-                self._chat_next_send[chat] = monotonic_time.monotonic() + PER_CHAT_INTERVAL
+        finally:
+            self.pace.answered(chat)
 
     async def send_replies(self, chat_id: int | str, replies: Sequence[Reply],
                            paced: bool = False) -> str | None:
