@@ -25,6 +25,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -41,10 +42,11 @@ from telegram import (
     Update,
 )
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
-from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
+from telegram.ext import AIORateLimiter, Application
 
 from bot import images, pace
 from bot.delivery import ChannelError
+from bot.inbox import Inbox
 from bot.settings import TelegramSettings
 from handlers.conversations import Conversations
 from handlers.menu import command_menu
@@ -52,6 +54,7 @@ from handlers.messages import Incoming, Location, Reply
 from models import Locale, Member, Role
 from workflows import queries
 from workflows.context import Context
+from workflows.inbox import Stored
 from workflows.photos import image_type
 
 log = logging.getLogger(__name__)
@@ -60,12 +63,16 @@ CHANNEL = "telegram"
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 ALBUM_LIMIT = 10
+ALLOWED_UPDATES = ["message", "callback_query"]
+POLL_TIMEOUT = 20  # seconds a getUpdates long poll waits
 FITTED_REMEMBERED = 10_000  # photos whose fitted copy this process remembers
 # Telegram's setMyCommands takes two-letter codes; both Chinese scripts are "zh".
 MENU_LANGUAGES = {Locale.ZH_HANS: "zh", Locale.EN: "en"}
 
 Clock = Callable[[], datetime]
 Sent = TypeVar("Sent")
+# The stored update `_on_update` is handling (set by `_on_stored`).
+_handling: ContextVar[Stored | None] = ContextVar("telegram_update_in_hand", default=None)
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
@@ -136,15 +143,15 @@ class TelegramChannel:
             .concurrent_updates(64)
             .job_queue(None)
         )
-        if settings.mode == "webhook":
-            builder = builder.updater(None)
+        # No PTB Updater: updates are stored before they are confirmed
+        # (`_poll`, `feed`) and handled from the inbox.
+        builder = builder.updater(None)
         self.application = builder.build()
-        self.application.add_handler(TypeHandler(Update, self._on_update))
-        self.application.add_error_handler(self._on_error)
+        self.inbox = Inbox(ctx, CHANNEL, self._on_stored, clock)
+        self._poller: asyncio.Task[None] | None = None
         self._chat_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.pace = pace.Pace(ctx.engine, CHANNEL, overall_interval)
         self._fitted_photos: dict[str, str | None] = {}  # stored sha → fitted sha / document
-        self._albums: dict[str, list[tuple[int, Message]]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ------------------------------------------------------------
@@ -160,74 +167,103 @@ class TelegramChannel:
             await app.bot.set_webhook(
                 url=self.settings.webhook_url or "",
                 secret_token=secret.get_secret_value() if secret else None,
-                allowed_updates=["message", "callback_query"],
+                allowed_updates=ALLOWED_UPDATES,
             )
         else:
-            assert app.updater is not None
             await app.bot.delete_webhook()
-            await app.updater.start_polling(
-                poll_interval=0, timeout=20, allowed_updates=["message", "callback_query"]
-            )
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
+        self.inbox.start()
 
     async def stop(self) -> None:
-        """Stop receiving, finish the updates in hand, disconnect."""
+        """Stop receiving, finish the updates in hand (what is left stays in
+        the inbox for the next start), disconnect."""
         app = self.application
-        if app.updater is not None and app.updater.running:
-            await app.updater.stop()
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        await self.inbox.stop()
         if app.running:
             await app.stop()
         await asyncio.gather(*self._background, return_exceptions=True)
         await app.shutdown()
 
     async def feed(self, data: dict[str, Any]) -> None:
-        """A webhook delivery: hand the update to the application's queue."""
-        update = Update.de_json(data, self.application.bot)
-        await self.application.update_queue.put(update)
+        """A webhook delivery (secret checked by the route): stored before
+        the route answers Telegram."""
+        await self.store(data)
+
+    async def store(self, data: dict[str, Any]) -> bool:
+        """Keep one update in the inbox (False: a redelivery)."""
+        message = data.get("message") or (data.get("callback_query") or {}).get("message") or {}
+        sender = (data.get("callback_query") or data.get("message") or {}).get("from") or {}
+        chat = str((message.get("chat") or {}).get("id") or sender.get("id") or "?")
+        group = message.get("media_group_id") if data.get("message") else None
+        return await self.inbox.store(str(data.get("update_id")), chat, data,
+                                      str(group) if group else None)
+
+    async def _poll(self) -> None:
+        """Long polling that confirms an update (the next getUpdates' offset)
+        only once it is stored, so a crash loses nothing."""
+        bot = self.application.bot
+        offset: int | None = None
+        failures = 0
+        while True:
+            try:
+                updates = await bot.get_updates(offset=offset, timeout=POLL_TIMEOUT,
+                                                allowed_updates=ALLOWED_UPDATES)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except (TelegramError, OSError) as error:  # network, 5xx, 409 while a webhook is set
+                failures += 1
+                log.warning("telegram: getUpdates failed (%s); retrying", error)
+                await asyncio.sleep(min(0.5 * 2 ** failures, 30))
+                continue
+            for update in updates:
+                await self.store(update.to_dict())
+            if updates:
+                offset = updates[-1].update_id + 1
+
+    async def _on_stored(self, item: Stored) -> None:
+        """Handle one stored update (the inbox calls this, in order per chat)."""
+        update = Update.de_json(item.payload, self.application.bot)
+        if item.group is not None and not item.done:
+            # An album's photos arrive as separate updates a moment apart:
+            # let them all arrive, so only the last one is answered.
+            wait = (item.received_at - self.clock()).total_seconds() + self.album_wait
+            if wait > 0:
+                await asyncio.sleep(wait)
+        current = _handling.set(item)
+        try:
+            await self._on_update(update)
+        finally:
+            _handling.reset(current)
+
+    async def _converse(self, incoming: Incoming) -> list[Reply]:
+        """The conversation's answer to the update being handled, committed
+        with the inbox's record of it."""
+        item = _handling.get()
+        assert item is not None, "only from _on_stored"
+        return await self.inbox.handle(item, incoming)
 
     # --- in -----------------------------------------------------------------
 
-    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_update(self, update: Update) -> None:
         chat = update.effective_chat
         if chat is None or update.effective_user is None:
             return
-        message = update.message
-        if message is not None and message.media_group_id and message.photo:
-            await self._album_part(update, message)
-            return
+        item = _handling.get()
         async with self._chat_locks[str(chat.id)]:
             incoming = await self._incoming(update)
             if incoming is None:
                 return
-            replies = await asyncio.to_thread(self.conversations.handle, incoming, self.clock())
+            replies = await self._converse(incoming)
             if update.callback_query is not None:
                 await self._answer_press(update, replies)
+            if item is not None and await self.inbox.later_in_group(item):
+                return  # a later photo of the album answers for all of them
             await self.send_replies(chat.id, replies)
             self._after(incoming)
-
-    async def _album_part(self, update: Update, message: Message) -> None:
-        """Photos of one album arrive as separate updates: each is handled
-        (stored with the call in progress), but only the answer to the last
-        one is sent, so a member sending nine photos gets one reply."""
-        group = str(message.media_group_id)
-        parts = self._albums.setdefault(group, [])
-        parts.append((update.update_id, message))
-        count = len(parts)
-        await asyncio.sleep(self.album_wait)
-        if len(parts) != count:
-            return  # a later photo of the album takes over
-        del self._albums[group]
-        chat_id = message.chat.id
-        async with self._chat_locks[str(chat_id)]:
-            replies: list[Reply] = []
-            last: Incoming | None = None
-            for update_id, part in sorted(parts, key=lambda p: p[1].message_id):
-                incoming = await self._photo_incoming(update_id, part)
-                replies = await asyncio.to_thread(self.conversations.handle, incoming,
-                                                  self.clock())
-                last = incoming
-            await self.send_replies(chat_id, replies)
-            if last is not None:
-                self._after(last)
 
     def _after(self, incoming: Incoming) -> None:
         self.on_queued()
@@ -288,10 +324,6 @@ class TelegramChannel:
             await query.answer(text=note)
         except BadRequest as error:  # too old to answer: the message still goes out
             log.info("answering a button press: %s", error)
-
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("telegram update %s failed", getattr(update, "update_id", "?"),
-                  exc_info=context.error)
 
     # --- out ------------------------------------------------------------------
 

@@ -18,8 +18,9 @@ from models.calls import (
     RequestStatus,
 )
 from models.catalog import CatalogItem, Domain, ItemAssistingDepartment
-from models.db import make_engine, next_counter, session_scope, upgrade_to_head
+from models.db import atomic, make_engine, next_counter, session_scope, upgrade_to_head
 from models.dialog import Dialog, HandledUpdate, Invite
+from models.inbox import InboxStatus, InboxUpdate
 from models.media import MediaStore
 from models.org import CALLER_UNIT_KINDS, Locale, Member, Role, Unit, UnitKind
 from models.outbox import Delivery, OutboxMessage, OutboxStatus, SendPace, SentCard
@@ -39,6 +40,8 @@ __all__ = [
     "Domain",
     "Event",
     "HandledUpdate",
+    "InboxStatus",
+    "InboxUpdate",
     "Invite",
     "ItemAssistingDepartment",
     "Locale",
@@ -57,6 +60,7 @@ __all__ = [
     "SentCard",
     "Unit",
     "UnitKind",
+    "atomic",
     "make_engine",
     "next_counter",
     "session_scope",
