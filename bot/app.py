@@ -37,4 +37,5 @@ def build_context(settings: Settings, engine: Engine | None = None) -> Context:
         engine=engine or make_engine(settings.database.url),
         media=MediaStore(settings.media.dir),
         rules=build_rules(settings),
+        board_url=settings.board.url,
     )

@@ -114,6 +114,68 @@ def _invite(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _board_sessions(settings: Settings, args: argparse.Namespace) -> int:
+    """`youhu board-sessions list` and `revoke --member CODE | --all`: the
+    operator (an admin at the server) ends board sessions at once."""
+    from bot.app import build_context
+    from workflows.board import live_sessions, revoke_sessions
+    from workflows.errors import WorkflowError
+
+    ctx = build_context(settings)
+    if args.action == "list":
+        for row in live_sessions(ctx, _now()):
+            since = row.created_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+            until = row.expires_at.astimezone(settings.tz).strftime("%H:%M")
+            print(f"{row.id}\t{row.member_code}\t{row.role}\t{row.unit_name}\t"
+                  f"since {since}, until {until}")
+        return 0
+    if not args.all and not args.member:
+        print("youhu board-sessions revoke: name --member CODE, or --all", file=sys.stderr)
+        return 2
+    try:
+        ended = revoke_sessions(ctx, None if args.all else args.member, None, _now())
+    except WorkflowError as error:
+        print(f"youhu board-sessions: {error}", file=sys.stderr)
+        return 1
+    print(f"ended {ended} board session(s); unused login links are void")
+    return 0
+
+
+def _apikey(settings: Settings, args: argparse.Namespace) -> int:
+    """`youhu apikey create|list|revoke`: keys of the systems that raise calls
+    over Open311 (workflows.sources)."""
+    from bot.app import build_context
+    from models import Locale
+    from workflows import sources
+    from workflows.errors import WorkflowError
+
+    ctx = build_context(settings)
+    try:
+        if args.action == "create":
+            items = [code.strip() for code in (args.items or "").split(",") if code.strip()]
+            new = sources.create_key(ctx, args.name, args.unit, _now(), items or None,
+                                     args.per_minute, Locale(args.locale))
+            print(f"API key for {new.name} (shown once; youhu stores only its hash):")
+            print(new.key)
+            return 0
+        if args.action == "revoke":
+            info = sources.revoke_key(ctx, args.name, _now())
+            print(f"revoked {info.name} ({info.prefix}…); its calls stay.")
+            return 0
+        for info in sources.list_keys(ctx):
+            state = ("revoked " + info.revoked_at.astimezone(settings.tz).strftime("%Y-%m-%d")
+                     if info.revoked_at else "active")
+            allowed = ",".join(info.items) if info.items else "all items"
+            print(f"{info.name}\t{info.prefix}…\t{info.unit_code}\t{allowed}\t"
+                  f"{info.per_minute}/min\t{state}")
+        return 0
+    except WorkflowError as error:
+        print(f"youhu apikey: {error}", file=sys.stderr)
+        return 1
+    finally:
+        ctx.engine.dispose()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="youhu", description="有呼必应 — every call gets an answer."
@@ -150,6 +212,26 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--member", required=True, help="member code")
     invite.add_argument("--hours", type=int, default=72, help="valid for this many hours")
     invite.set_defaults(handler=_invite)
+
+    sessions = commands.add_parser("board-sessions",
+                                   help="list or revoke dispatch board sessions")
+    sessions.add_argument("action", choices=["list", "revoke"])
+    sessions.add_argument("--member", help="revoke this member's sessions (member code)")
+    sessions.add_argument("--all", action="store_true", help="revoke every session")
+    sessions.set_defaults(handler=_board_sessions)
+    apikey = commands.add_parser("apikey", help="API keys of systems calling over Open311")
+    keys = apikey.add_subparsers(dest="action", required=True)
+    create = keys.add_parser("create", help="a new key, printed once")
+    create.add_argument("--name", required=True, help="the system, e.g. video-analytics")
+    create.add_argument("--unit", required=True, help="town, street or village code it calls for")
+    create.add_argument("--items", help="comma-separated catalog item codes (default: all)")
+    create.add_argument("--per-minute", type=int, default=60, help="events a minute at most")
+    create.add_argument("--locale", default="zh_Hans", choices=["zh_Hans", "zh_Hant", "en"],
+                        help="language of status_notes")
+    keys.add_parser("list", help="the keys (never the keys themselves)")
+    revoke = keys.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("--name", required=True)
+    apikey.set_defaults(handler=_apikey)
     return parser
 
 

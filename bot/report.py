@@ -65,6 +65,9 @@ def render_report(report: Report) -> str:
     out += _table(FIGURE_HEADERS, [_figures(n, f) for n, f in report.towns.items() if f.raised])
     out += ["", "Domains:"]
     out += _table(FIGURE_HEADERS, [_figures(n, f) for n, f in report.domains.items()])
+    if report.sources:
+        out += ["", "Sources (chat, and the systems that raised calls over Open311):"]
+        out += _table(FIGURE_HEADERS, [_figures(n, f) for n, f in report.sources.items()])
     out += ["", "District total:"]
     out += _table(FIGURE_HEADERS, [_figures("白云区", report.total)])
     out += ["", report.headline() + "."]

@@ -1,7 +1,8 @@
 """`youhu run`: everything configured — the Telegram bot (polling or webhook),
 the WeCom app (its callback served with the webhook on `http.host`:`http.port`),
-the scheduler and the deliverer — until SIGTERM or Ctrl-C. Either channel
-runs alone or both together."""
+the Open311 API when `open311.enabled`, the dispatch board when `board.url`
+is set, the scheduler and the deliverer — until SIGTERM or Ctrl-C. Either
+channel runs alone or both together."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import uvicorn
 from starlette.routing import BaseRoute
 
 from bot.app import build_context
+from bot.board import Board, board_routes
 from bot.delivery import Channel, Deliverer
+from bot.open311 import open311_routes
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.telegram import TelegramChannel
@@ -85,6 +88,14 @@ async def run(settings: Settings) -> int:
     if not channels:
         print(NO_CHANNEL)
         return 2
+    board: Board | None = None
+    if ctx.board_url is not None:
+        board, board_routes_ = board_routes(ctx, _now, changed=kick)
+        routes.extend(board_routes_)
+    if settings.open311.enabled:
+        routes.extend(open311_routes(ctx, _now, settings.open311.max_body_bytes,
+                                     settings.open311.media_timeout_seconds,
+                                     settings.open311.media_private_addresses))
 
     deliverer = Deliverer(ctx, channels, _now)
     scheduler = Scheduler(ctx, deliverer, _now, settings.scheduler.sweep_seconds,
@@ -107,9 +118,13 @@ async def run(settings: Settings) -> int:
     if wecom is not None:
         await wecom.start()
     scheduler.start()
-    log.info("youhu is running (%s)", ", ".join(c.name for c in channels))
-    print(f"youhu is running: {', '.join(c.name for c in channels)}. Stop with Ctrl-C.",
-          flush=True)
+    if board is not None:
+        print(f"The dispatch board is at {ctx.board_url}/board/ "
+              f"(served on {settings.http.host}:{settings.http.port}).", flush=True)
+    serving_names = ([c.name for c in channels] + (["open311"] if settings.open311.enabled
+                                                   else []) + (["board"] if board else []))
+    log.info("youhu is running (%s)", ", ".join(serving_names))
+    print(f"youhu is running: {', '.join(serving_names)}. Stop with Ctrl-C.", flush=True)
     try:
         await stop.wait()
     finally:
@@ -121,6 +136,8 @@ async def run(settings: Settings) -> int:
         await scheduler.stop()
         if telegram is not None:
             await telegram.stop()
+        if board is not None:
+            board.stopping.set()  # end the live streams, or the server waits on them
         if server is not None:
             server.should_exit = True  # no new callbacks while the last ones finish
         if wecom is not None:

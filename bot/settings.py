@@ -181,6 +181,39 @@ class HttpSettings(Section):
     port: int = Field(default=8080, ge=1, le=65535)
 
 
+class BoardSettings(Section):
+    """The dispatch board (`/board`), served with the webhooks on `[http]`.
+    `url` is the address browsers reach it at (e.g. behind a reverse proxy,
+    `https://board.example.gov.cn`); the board is served, and `/board` in
+    chat sends login links, only when it is set. Behind https the session
+    cookie is marked Secure."""
+
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url_format(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
+class Open311Settings(Section):
+    """The Open311 GeoReport v2 API for other systems (see the README, "Calls
+    from other systems"), served under /open311/v2/ on [http] host and port.
+    Off unless enabled: it opens a port a polling-only bot does not need."""
+
+    enabled: bool = False
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    media_timeout_seconds: float = Field(default=10.0, gt=0)
+    # media_url photos come from public addresses only, unless the systems'
+    # image servers sit on the district's own network.
+    media_private_addresses: bool = False
+
+
 class Settings(BaseSettings):
     """Everything youhu can be configured with."""
 
@@ -203,6 +236,8 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     wecom: WeComSettings = WeComSettings()
     http: HttpSettings = HttpSettings()
+    board: BoardSettings = BoardSettings()
+    open311: Open311Settings = Open311Settings()
 
     @field_validator("timezone")
     @classmethod

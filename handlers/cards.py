@@ -54,6 +54,12 @@ def card(t: Translator, view: CallView) -> str:
         t._("Raised: %(when)s", when=t.datetime(view.raised_at)),
         "「" + _clip(view.text) + "」",
     ]
+    if view.source:
+        lines.insert(3, t._("Raised by the system %(source)s (Open311)", source=view.source))
+    if view.source_media_error:
+        reason = labels.MEDIA_ERROR.get(view.source_media_error, view.source_media_error)
+        lines.append(t._("The system's photo could not be fetched: %(reason)s",
+                         reason=t._(reason)))
     where = place(t, view)
     if where:
         lines.append(t._("Place: %(place)s", place=where))

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
-from handlers import actions, dialogs, dispatch, general, raising, registration
+from handlers import actions, board, dialogs, dispatch, general, raising, registration
 from handlers.buttons import parse
 from handlers.i18n import Translator
 from handlers.messages import Incoming, Reply
@@ -40,6 +40,7 @@ COMMANDS: dict[str, Callable[[Turn], list[Reply]]] = {
     "approve": lambda turn: dispatch.decide(turn, approve=True),
     "refuse": lambda turn: dispatch.decide(turn, approve=False),
     "invite": registration.invite,
+    "board": board.login_link,
 }
 
 # Commands that leave a dialog in progress as it is, with its question asked again.

@@ -9,13 +9,13 @@ from datetime import timedelta
 from handlers import cards
 from handlers.buttons import Press
 from handlers.errors import describe
-from handlers.general import DECIDERS, READERS
 from handlers.i18n import Translator
 from handlers.messages import Reply
 from handlers.turn import Turn
-from workflows import calls, queries
+from workflows import access, calls, queries
+from workflows.access import Command
 from workflows.errors import WorkflowError
-from workflows.stats import Period, report
+from workflows.stats import CHAT, Period, report
 
 TOP = 10
 
@@ -26,7 +26,7 @@ def _refuse(turn: Turn) -> list[Reply]:
 
 def stats(turn: Turn) -> list[Reply]:
     """`/stats [YYYY-MM]`: this month by default."""
-    if turn.member.role not in READERS:
+    if not access.may(turn.actor, Command.STATS):
         return _refuse(turn)
     t, tz = turn.t, turn.ctx.rules.tz
     try:
@@ -62,6 +62,13 @@ def stats(turn: Turn) -> list[Reply]:
                              score=t.number(entry.score or 0.0, "#,##0.0"),
                              raised=t.number(entry.figures.raised),
                              closed=t.number(entry.figures.closed)))
+    systems = {name: f for name, f in result.sources.items() if name != CHAT}
+    if systems:
+        lines.append(t._("Raised by other systems (Open311):"))
+        for name, figures in systems.items():
+            lines.append(t._("%(source)s: %(raised)s raised, %(closed)s closed", source=name,
+                             raised=t.number(figures.raised),
+                             closed=t.number(figures.closed)))
     return turn.say("\n".join(lines))
 
 
@@ -70,7 +77,7 @@ def _span(t: Translator, amount: float | None, seconds: int) -> str:
 
 
 def overdue(turn: Turn) -> list[Reply]:
-    if turn.member.role not in READERS:
+    if not access.may(turn.actor, Command.OVERDUE):
         return _refuse(turn)
     views = queries.overdue_calls(turn.ctx, turn.now)
     if not views:
@@ -79,7 +86,7 @@ def overdue(turn: Turn) -> list[Reply]:
 
 
 def find(turn: Turn) -> list[Reply]:
-    if turn.member.role not in READERS:
+    if not access.may(turn.actor, Command.FIND):
         return _refuse(turn)
     if not turn.msg.args:
         return turn.say(turn._("Usage: /find <number or words>"))
@@ -93,7 +100,7 @@ def find(turn: Turn) -> list[Reply]:
 
 def assign(turn: Turn) -> list[Reply]:
     """`/assign <number> <department code>`."""
-    if turn.member.role not in DECIDERS:
+    if not access.may(turn.actor, Command.ASSIGN):
         return _refuse(turn)
     if len(turn.msg.args) != 2:
         return turn.say(turn._("Usage: /assign <number> <department code>"))
@@ -110,7 +117,7 @@ def assign(turn: Turn) -> list[Reply]:
 
 def decide(turn: Turn, approve: bool) -> list[Reply]:
     """`/approve <request> [department code]` and `/refuse <request> [note]`."""
-    if turn.member.role not in DECIDERS:
+    if not access.may(turn.actor, Command.APPROVE if approve else Command.REFUSE):
         return _refuse(turn)
     args = turn.msg.args
     if not args or not args[0].isdigit():
@@ -123,7 +130,8 @@ def decide(turn: Turn, approve: bool) -> list[Reply]:
 
 def press(turn: Turn, pressed: Press) -> list[Reply]:
     """The Approve / Refuse buttons of a request notice."""
-    if turn.member.role not in DECIDERS:
+    if not access.may(turn.actor, Command.APPROVE if pressed.action == "apr"
+                      else Command.REFUSE):
         return _refuse(turn)
     return _decide(turn, pressed.target, pressed.action == "apr", None, None)
 

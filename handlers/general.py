@@ -8,34 +8,46 @@ from handlers.i18n import N_, parse_locale
 from handlers.labels import LANGUAGE_NAMES
 from handlers.messages import Reply
 from handlers.turn import Turn
-from models import Locale, Role
-from workflows import members, queries
+from models import Locale
+from workflows import access, members, queries
+from workflows.access import Command, Permission
 
-READERS = frozenset({Role.DISPATCHER, Role.ADMIN, Role.SUPERVISOR})
-DECIDERS = frozenset({Role.DISPATCHER, Role.ADMIN})
-
-_HELP: list[tuple[frozenset[Role] | None, str]] = [
-    (frozenset({Role.CALLER}), N_("/call: raise a call for help")),
-    (frozenset({Role.CALLER}), N_("/mine: my calls, to withdraw or confirm them")),
-    (frozenset({Role.LIAISON, Role.HEAD}),
+# Each line is shown to whoever `workflows.access` lets run its command;
+# None: everyone. The department's line is about alert buttons, not a command.
+_DEPARTMENT = "department"
+_HELP: list[tuple[Command | Permission | str | None, str]] = [
+    (Command.CALL, N_("/call: raise a call for help")),
+    (Command.MINE, N_("/mine: my calls, to withdraw or confirm them")),
+    (_DEPARTMENT,
      N_("Alerts come with buttons: acknowledge, respond, ask for an extension, return, "
         "resolve")),
-    (READERS, N_("/stats [YYYY-MM]: the month's figures and ranking")),
-    (READERS, N_("/overdue: calls past a deadline")),
-    (READERS, N_("/find <number or words>: find calls")),
-    (DECIDERS, N_("/assign <number> <department code>: dispatch a call")),
-    (DECIDERS, N_("/approve <request> [department code] or /refuse <request>: decide an "
-                  "extension or a return")),
-    (frozenset({Role.ADMIN}), N_("/invite <member code>: a one-time registration code")),
+    (Command.STATS, N_("/stats [YYYY-MM]: the month's figures and ranking")),
+    (Command.OVERDUE, N_("/overdue: calls past a deadline")),
+    (Command.FIND, N_("/find <number or words>: find calls")),
+    (Command.ASSIGN, N_("/assign <number> <department code>: dispatch a call")),
+    (Command.APPROVE, N_("/approve <request> [department code] or /refuse <request>: decide an "
+                         "extension or a return")),
+    (Command.INVITE, N_("/invite <member code>: a one-time registration code")),
+    (Command.BOARD, N_("/board: a link to the dispatch board")),
+    (Permission.REVOKE_BOARD_SESSIONS,
+     N_("/board revoke <member code> or all: end board sessions")),
     (None, N_("/lang: language")),
     (None, N_("/cancel: stop what you are doing")),
     (None, N_("/help: this list")),
 ]
 
 
+def _shown(turn: Turn, what: Command | Permission | str | None) -> bool:
+    if what is None:
+        return True
+    if isinstance(what, Command | Permission):
+        return access.may(turn.actor, what)
+    return turn.member.role in access.DEPARTMENT_ROLES
+
+
 def help_(turn: Turn) -> list[Reply]:
     lines = [turn._("What you can do:")]
-    lines += [turn._(text) for roles, text in _HELP if roles is None or turn.member.role in roles]
+    lines += [turn._(text) for what, text in _HELP if _shown(turn, what)]
     return turn.say("\n".join(lines))
 
 
@@ -66,7 +78,7 @@ def cancel(turn: Turn) -> list[Reply]:
 
 def mine(turn: Turn) -> list[Reply]:
     """`/mine`: the caller's latest calls, each with what can be done now."""
-    if turn.member.role is not Role.CALLER:
+    if not access.may(turn.actor, Command.MINE):
         return turn.say(turn._("Only town and village staff raise calls."))
     views = queries.calls_of_caller(turn.ctx, turn.member_id)
     if not views:

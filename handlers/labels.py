@@ -17,6 +17,14 @@ STATUS: dict[str, str] = {
     CallStatus.WITHDRAWN: N_("withdrawn"),
 }
 
+# Why a system's media_url gave no photo (`workflows.sources.MEDIA_*`).
+MEDIA_ERROR: dict[str, str] = {
+    "too_large": N_("the file is too large"),
+    "not_an_image": N_("it is not an image"),
+    "unreachable": N_("it could not be downloaded"),
+    "forbidden_address": N_("its address is not a public one"),
+}
+
 RATING: dict[str, str] = {
     RatingLevel.SATISFIED: N_("Satisfied"),
     RatingLevel.MOSTLY_SATISFIED: N_("Mostly satisfied"),

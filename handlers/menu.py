@@ -7,29 +7,31 @@ from zoneinfo import ZoneInfo
 
 from handlers.i18n import N_, Translator
 from models import Locale, Role
+from workflows import access
+from workflows.access import Actor, Command
 
-ALL = frozenset(Role)
-CALLERS = frozenset({Role.CALLER})
-READERS = frozenset({Role.DISPATCHER, Role.ADMIN, Role.SUPERVISOR})
-DECIDERS = frozenset({Role.DISPATCHER, Role.ADMIN})
-
-_MENU: list[tuple[str, frozenset[Role], str]] = [
-    ("call", CALLERS, N_("Raise a call")),
-    ("mine", CALLERS, N_("My calls")),
-    ("stats", READERS, N_("Monthly figures")),
-    ("overdue", READERS, N_("Overdue calls")),
-    ("find", READERS, N_("Find calls")),
-    ("assign", DECIDERS, N_("Dispatch a call")),
-    ("approve", DECIDERS, N_("Approve a request")),
-    ("refuse", DECIDERS, N_("Refuse a request")),
-    ("invite", frozenset({Role.ADMIN}), N_("Invite a member")),
-    ("help", ALL, N_("What I can do")),
-    ("lang", ALL, N_("Language")),
-    ("cancel", ALL, N_("Stop what you are doing")),
+# (command, the policy's command or None for everyone, description)
+_MENU: list[tuple[str, Command | None, str]] = [
+    ("call", Command.CALL, N_("Raise a call")),
+    ("mine", Command.MINE, N_("My calls")),
+    ("stats", Command.STATS, N_("Monthly figures")),
+    ("overdue", Command.OVERDUE, N_("Overdue calls")),
+    ("find", Command.FIND, N_("Find calls")),
+    ("assign", Command.ASSIGN, N_("Dispatch a call")),
+    ("approve", Command.APPROVE, N_("Approve a request")),
+    ("refuse", Command.REFUSE, N_("Refuse a request")),
+    ("invite", Command.INVITE, N_("Invite a member")),
+    ("board", Command.BOARD, N_("The dispatch board")),
+    ("help", None, N_("What I can do")),
+    ("lang", None, N_("Language")),
+    ("cancel", None, N_("Stop what you are doing")),
 ]
 
 
 def command_menu(role: Role, locale: Locale) -> list[tuple[str, str]]:
-    """(command, description) pairs for `role`, described in `locale`."""
+    """(command, description) pairs for `role`, described in `locale`. A
+    command needs no call, so the policy answers it from the role alone."""
     t = Translator(locale, ZoneInfo("Asia/Shanghai"))
-    return [(command, t._(text)) for command, roles, text in _MENU if role in roles]
+    someone = Actor(member_id=0, role=role, unit_id=0)
+    return [(command, t._(text)) for command, what, text in _MENU
+            if what is None or access.may(someone, what)]

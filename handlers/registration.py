@@ -9,8 +9,9 @@ from handlers.errors import describe
 from handlers.i18n import Translator, locale_from_hint
 from handlers.messages import Incoming, Reply
 from handlers.turn import Turn
-from models import Member, Role
-from workflows import invites
+from models import Member
+from workflows import access, invites
+from workflows.access import Command
 from workflows.context import Context
 from workflows.errors import WorkflowError
 
@@ -44,7 +45,7 @@ def welcome(turn: Turn) -> list[Reply]:
 
 def invite(turn: Turn) -> list[Reply]:
     """`/invite <member code>` (admins): a one-time code for that member."""
-    if turn.member.role is not Role.ADMIN:
+    if not access.may(turn.actor, Command.INVITE):
         return turn.say(turn._("Only an admin may do this."))
     if len(turn.msg.args) != 1:
         return turn.say(turn._("Usage: /invite <member code>"))

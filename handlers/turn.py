@@ -14,6 +14,7 @@ from handlers.dialogs import DialogState
 from handlers.i18n import Translator
 from handlers.messages import Button, Incoming, Reply
 from models import Member
+from workflows.access import Actor
 from workflows.context import Context
 
 
@@ -36,6 +37,12 @@ class Turn:
     @property
     def member_id(self) -> int:
         return self.member.id or 0
+
+    @property
+    def actor(self) -> Actor:
+        """The member as `workflows.access` sees them (for a command's check;
+        the use cases build their own from the database)."""
+        return Actor.of(self.member)
 
     def _(self, message: str, **params: Any) -> str:
         return self.t._(message, **params)

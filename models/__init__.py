@@ -1,6 +1,7 @@
 """SQLModel tables and the database session. Importing this package registers
 every table on `SQLModel.metadata`."""
 
+from models.board import BoardLogin, BoardSession
 from models.calls import (
     Attachment,
     AttachmentStage,
@@ -24,11 +25,15 @@ from models.inbox import InboxStatus, InboxUpdate
 from models.media import MediaStore
 from models.org import CALLER_UNIT_KINDS, Locale, Member, Role, Unit, UnitKind
 from models.outbox import Delivery, OutboxMessage, OutboxStatus, SendPace, SentCard
+from models.sources import ApiKey, SourceEvent
 
 __all__ = [
     "CALLER_UNIT_KINDS",
+    "ApiKey",
     "Attachment",
     "AttachmentStage",
+    "BoardLogin",
+    "BoardSession",
     "Call",
     "CallDepartment",
     "CallRequest",
@@ -58,6 +63,7 @@ __all__ = [
     "Role",
     "SendPace",
     "SentCard",
+    "SourceEvent",
     "Unit",
     "UnitKind",
     "atomic",

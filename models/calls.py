@@ -57,6 +57,9 @@ class Call(SQLModel, table=True):
     resolve_due: datetime | None = None
     supervision_number: str | None = Field(default=None, max_length=32, unique=True)
     auto_closed: bool = False
+    # The name of the system that raised the call (an Open311 API key's
+    # name), kept as text so it outlives the key; None for a call from chat.
+    source: str | None = Field(default=None, max_length=48)
     # When the escalation sweep should next look at this call (None: nothing
     # can fall due). Indexed, so a sweep reads the due calls, not all open ones.
     next_nudge_at: datetime | None = Field(default=None, index=True)

@@ -6,6 +6,9 @@ Limits are stored as text in the form `workflows.deadlines.Limit` parses
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 
@@ -34,6 +37,9 @@ class CatalogItem(SQLModel, table=True):
     respond_limit: str = Field(max_length=16)
     resolve_limit: str = Field(max_length=16)
     active: bool = True
+    # What other systems send with a call on it (Open311 attributes; see
+    # `workflows.orgfile.Attribute`): code, description, datatype, required, values.
+    attributes: list[dict[str, Any]] | None = Field(default=None, sa_type=sa.JSON)
 
 
 class ItemAssistingDepartment(SQLModel, table=True):

@@ -69,4 +69,7 @@ class Member(SQLModel, table=True):
     )
     wecom_userid: str | None = Field(default=None, max_length=64, unique=True)
     active: bool = True
+    # A member that is another system acting through an API key (see
+    # `models.sources`): it raises calls like a caller but is never messaged.
+    system: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime

@@ -16,7 +16,6 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from models import (
-    CALLER_UNIT_KINDS,
     AttachmentStage,
     Call,
     CallDepartment,
@@ -25,30 +24,29 @@ from models import (
     CatalogItem,
     Event,
     ItemAssistingDepartment,
-    Member,
     ParticipantRole,
     Rating,
     RatingLevel,
     RequestKind,
     RequestStatus,
-    Role,
     Unit,
     UnitKind,
     next_counter,
     session_scope,
 )
+from workflows import access
+from workflows.access import Actor
 from workflows.context import Context
 from workflows.deadlines import Limit, after_working_days, due_at, extend, remaining
 from workflows.errors import InvalidInput, NotAllowed, NotFound, WrongState
 from workflows.lifecycle import FINAL_STATES, Action, Party, transition
+from workflows.lifecycle import target as lifecycle_target
 from workflows.notifications import notify
 from workflows.photos import Photo, attach_photos
 
 MAX_TEXT = 2000
 MAX_REASON = 1000
 MAX_EXTENSION_DAYS = 30
-DEPARTMENT_ROLES = frozenset({Role.LIAISON, Role.HEAD})
-DISPATCH_ROLES = frozenset({Role.DISPATCHER, Role.ADMIN})
 
 
 @dataclass(frozen=True)
@@ -80,13 +78,8 @@ def _clean_text(text: str | None, field: str, *, required: bool, limit: int) -> 
     return cleaned or None
 
 
-def _member(session: Session, member_id: int) -> Member:
-    member = session.get(Member, member_id)
-    if member is None:
-        raise NotFound(f"no member {member_id}", what="member")
-    if not member.active:
-        raise NotAllowed(f"member {member.code} is not active")
-    return member
+def _actor(session: Session, member_id: int) -> Actor:
+    return access.actor_in(session, member_id)
 
 
 def _call(session: Session, call_id: int) -> Call:
@@ -102,48 +95,17 @@ def _participants(session: Session, call_id: int) -> list[CallDepartment]:
     return list(session.exec(select(CallDepartment).where(CallDepartment.call_id == call_id)))
 
 
-def parties_of(session: Session, call: Call, member: Member) -> set[Party]:
-    """What `member` is to `call`, in the terms of the transition table."""
-    parties: set[Party] = set()
-    if member.role is Role.CALLER and member.id == call.caller_id:
-        parties.add(Party.CALLER)
-    if member.role in DISPATCH_ROLES:
-        parties.add(Party.DISPATCHER)
-    if member.role in DEPARTMENT_ROLES:
-        for participant in _participants(session, call.id or 0):
-            if participant.department_id == member.unit_id:
-                parties.add(
-                    Party.LEAD_DEPARTMENT
-                    if participant.role is ParticipantRole.LEAD
-                    else Party.ASSISTING_DEPARTMENT
-                )
-    return parties
-
-
 def _check(
-    action: Action, call: Call, parties: set[Party], target: CallStatus | None = None
+    session: Session,
+    who: Actor,
+    action: Action,
+    call: Call,
+    wanted: CallStatus | None = None,
 ) -> CallStatus:
-    """Refuse unless one of `parties` may do `action` now; return the target."""
-    rule = transition(action)
-    if not parties & rule.parties:
-        raise NotAllowed(
-            f"{action} on {call.number} is for {', '.join(sorted(rule.parties))}",
-            action=action.value,
-            number=call.number,
-        )
-    if call.status not in rule.sources:
-        raise WrongState(
-            f"{call.number} is {call.status}; {action} needs {' or '.join(sorted(rule.sources))}",
-            action=action.value,
-            number=call.number,
-            status=call.status.value,
-        )
-    chosen = target if target is not None else next(iter(rule.targets))
-    if target is None and len(rule.targets) > 1:
-        chosen = call.status  # a status-preserving action
-    if chosen not in rule.targets:
-        raise WrongState(f"{action} cannot lead to {chosen}", action=action.value)
-    return chosen
+    """Refuse unless the policy lets `who` do `action` to `call` now; return
+    the status the call moves to."""
+    access.require(who, action, access.facts(session, call))
+    return lifecycle_target(action, call.status, wanted)
 
 
 def _move(
@@ -247,10 +209,13 @@ def raise_call(
     latitude: float | None = None,
     longitude: float | None = None,
     photos: Sequence[Photo] = (),
+    source: str | None = None,
 ) -> Call:
     """A caller (town/street or village cadre) raises a call. It is routed at
     once: to the item's lead department, or to the dispatcher when no item
-    was chosen ("not sure")."""
+    was chosen ("not sure"). `source` names the system that raised it for the
+    caller (an Open311 key, acting through its own caller member; see
+    `workflows.sources`), None from chat."""
     body = _clean_text(text, "description", required=True, limit=MAX_TEXT)
     place = _clean_text(location_text, "location", required=False, limit=500)
     if (latitude is None) != (longitude is None):
@@ -262,10 +227,9 @@ def raise_call(
     ):
         raise InvalidInput("latitude or longitude out of range", reason="bad_location")
     with session_scope(ctx.engine) as session:
-        caller = _member(session, caller_id)
-        unit = session.get(Unit, caller.unit_id)
-        if caller.role is not Role.CALLER or unit is None or unit.kind not in CALLER_UNIT_KINDS:
-            raise NotAllowed(f"{caller.code} may not raise calls", action="raise")
+        caller = _actor(session, caller_id)
+        if not access.may(caller, access.Permission.RAISE_CALL):
+            raise NotAllowed(f"member {caller_id} may not raise calls", action="raise")
         item = None
         if item_code is not None:
             item = session.exec(select(CatalogItem).where(CatalogItem.code == item_code)).first()
@@ -285,6 +249,7 @@ def raise_call(
             longitude=longitude,
             status=CallStatus.RAISED,
             raised_at=now,
+            source=source,
         )
         session.add(call)
         session.flush()
@@ -306,7 +271,8 @@ def raise_call(
                 at=now,
                 to_status=CallStatus.RAISED,
                 note=body,
-                data={"attachments": [a.sha256 for a in attachments], "item": item_code},
+                data={"attachments": [a.sha256 for a in attachments], "item": item_code,
+                      **({"source": source} if source else {})},
             )
         )
         if item is None:
@@ -330,8 +296,8 @@ def assign(ctx: Context, call_id: int, by: int, now: datetime, department_code: 
     """A dispatcher (or admin) routes a call the catalog could not route, or
     reroutes one nobody has acknowledged yet. The department's clocks start now."""
     with session_scope(ctx.engine) as session:
-        member, call = _member(session, by), _call(session, call_id)
-        target = _check(Action.ASSIGN, call, parties_of(session, call, member))
+        member, call = _actor(session, by), _call(session, call_id)
+        target = _check(session, member, Action.ASSIGN, call)
         department = _department(session, department_code)
         _dispatch(ctx, session, call, department.id or 0, now)
         _move(session, call, Action.ASSIGN, target, by, now, department=department.code)
@@ -347,14 +313,15 @@ def acknowledge(ctx: Context, call_id: int, by: int, now: datetime) -> Call:
     lead's acknowledgement moves the call on; an assisting department's is
     recorded for its own deadline. Pressing twice is refused."""
     with session_scope(ctx.engine) as session:
-        member, call = _member(session, by), _call(session, call_id)
-        parties = parties_of(session, call, member)
+        member, call = _actor(session, by), _call(session, call_id)
+        subject = access.facts(session, call)
         action = (
             Action.ACKNOWLEDGE_AS_ASSISTING
-            if Party.ASSISTING_DEPARTMENT in parties
+            if Party.ASSISTING_DEPARTMENT in access.parties(member, subject)
             else Action.ACKNOWLEDGE
         )
-        target = _check(action, call, parties)
+        access.require(member, action, subject)
+        target = lifecycle_target(action, call.status)
         participant = session.get(CallDepartment, (call.id, member.unit_id))
         assert participant is not None
         if participant.acknowledged_at is not None:
@@ -378,8 +345,8 @@ def respond(ctx: Context, call_id: int, by: int, now: datetime, note: str) -> Ca
     """The lead department responds (响应): says what it is doing about it."""
     text = _clean_text(note, "response", required=True, limit=MAX_REASON)
     with session_scope(ctx.engine) as session:
-        member, call = _member(session, by), _call(session, call_id)
-        target = _check(Action.RESPOND, call, parties_of(session, call, member))
+        member, call = _actor(session, by), _call(session, call_id)
+        target = _check(session, member, Action.RESPOND, call)
         call.responded_at = now
         _move(session, call, Action.RESPOND, target, by, now, note=text)
         session.commit()
@@ -420,8 +387,8 @@ def _file_request(
     row and the call's move, in one transaction."""
     action = Action.REQUEST_EXTENSION if kind is RequestKind.EXTENSION else Action.RETURN
     with session_scope(ctx.engine) as session:
-        member, call = _member(session, by), _call(session, call_id)
-        target = _check(action, call, parties_of(session, call, member))
+        member, call = _actor(session, by), _call(session, call_id)
+        target = _check(session, member, action, call)
         request = CallRequest(
             call_id=call_id,
             kind=kind,
@@ -456,8 +423,8 @@ def resolve(
             "a resolution needs an evidence photo or a reason", reason="evidence_required"
         )
     with session_scope(ctx.engine) as session:
-        member, call = _member(session, by), _call(session, call_id)
-        target = _check(Action.RESOLVE, call, parties_of(session, call, member))
+        member, call = _actor(session, by), _call(session, call_id)
+        target = _check(session, member, Action.RESOLVE, call)
         attachments = attach_photos(
             session,
             ctx.media,
@@ -513,13 +480,13 @@ def decide_extension(
     deadline moves by the requested working days; either way work goes on."""
     text = _clean_text(note, "note", required=False, limit=MAX_REASON)
     with session_scope(ctx.engine) as session:
-        member = _member(session, by)
+        member = _actor(session, by)
         request = _pending_request(session, request_id)
         if request.kind is not RequestKind.EXTENSION:
             raise InvalidInput(f"request {request_id} is not an extension", reason="wrong_request")
         call = _call(session, request.call_id)
         action = Action.GRANT_EXTENSION if approve else Action.REFUSE_EXTENSION
-        target = _check(action, call, parties_of(session, call, member))
+        target = _check(session, member, action, call)
         _decide(request, by, now, approve, text)
         if approve and call.resolve_due is not None:
             before = call.resolve_due
@@ -560,14 +527,13 @@ def decide_return(
     deadlines unchanged — the clock kept running."""
     text = _clean_text(note, "note", required=False, limit=MAX_REASON)
     with session_scope(ctx.engine) as session:
-        member = _member(session, by)
+        member = _actor(session, by)
         request = _pending_request(session, request_id)
         if request.kind is not RequestKind.RETURN:
             raise InvalidInput(f"request {request_id} is not a return", reason="wrong_request")
         call = _call(session, request.call_id)
-        parties = parties_of(session, call, member)
         if not uphold:
-            target = _check(Action.REFUSE_RETURN, call, parties, request.from_status)
+            target = _check(session, member, Action.REFUSE_RETURN, call, request.from_status)
             _decide(request, by, now, False, text)
             _move(
                 session, call, Action.REFUSE_RETURN, target, by, now, note=text, request=request_id
@@ -579,9 +545,10 @@ def decide_return(
                     "an upheld return goes to another department", reason="same_department"
                 )
             target = _check(
+                session,
+                member,
                 Action.UPHOLD_RETURN,
                 call,
-                parties,
                 CallStatus.DISPATCHED if new_department else CallStatus.PENDING_DISPATCH,
             )
             _decide(request, by, now, True, text)
@@ -643,8 +610,8 @@ def confirm(
     """The caller confirms the fix and rates the department (评价); the call closes."""
     text = _clean_text(comment, "comment", required=False, limit=MAX_REASON)
     with session_scope(ctx.engine) as session:
-        member, call = _member(session, by), _call(session, call_id)
-        target = _check(Action.CONFIRM, call, parties_of(session, call, member))
+        member, call = _actor(session, by), _call(session, call_id)
+        target = _check(session, member, Action.CONFIRM, call)
         call.closed_at = now
         session.add(
             Rating(call_id=call_id, by_id=by, level=level, score=level.score, comment=text, at=now)
@@ -659,8 +626,8 @@ def reject_fix(ctx: Context, call_id: int, by: int, now: datetime, reason: str) 
     left when it was resolved (none left → due at once, so escalation goes on)."""
     text = _clean_text(reason, "reason", required=True, limit=MAX_REASON)
     with session_scope(ctx.engine) as session:
-        member, call = _member(session, by), _call(session, call_id)
-        target = _check(Action.REJECT_FIX, call, parties_of(session, call, member))
+        member, call = _actor(session, by), _call(session, call_id)
+        target = _check(session, member, Action.REJECT_FIX, call)
         if call.resolve_due is not None and call.resolved_at is not None:
             left = remaining(call.resolve_due, call.resolved_at)
             call.resolve_due = now + left
@@ -694,8 +661,8 @@ def add_info(
         raise InvalidInput("added information needs words or a photo", reason="empty_text",
                            field="description")
     with session_scope(ctx.engine) as session:
-        member, call = _member(session, by), _call(session, call_id)
-        target = _check(Action.ADD_INFO, call, parties_of(session, call, member))
+        member, call = _actor(session, by), _call(session, call_id)
+        target = _check(session, member, Action.ADD_INFO, call)
         attachments = attach_photos(
             session, ctx.media, call_id, list(photos), AttachmentStage.RAISE, by, now,
             ctx.rules.max_photo_bytes,
@@ -710,8 +677,8 @@ def withdraw(ctx: Context, call_id: int, by: int, now: datetime, reason: str | N
     """The caller withdraws a call nobody has acknowledged yet."""
     text = _clean_text(reason, "reason", required=False, limit=MAX_REASON)
     with session_scope(ctx.engine) as session:
-        member, call = _member(session, by), _call(session, call_id)
-        target = _check(Action.WITHDRAW, call, parties_of(session, call, member))
+        member, call = _actor(session, by), _call(session, call_id)
+        target = _check(session, member, Action.WITHDRAW, call)
         call.closed_at = now
         _move(session, call, Action.WITHDRAW, target, by, now, note=text)
         session.commit()
@@ -739,7 +706,7 @@ def auto_close_due(ctx: Context, now: datetime) -> list[Call]:
             )
             if deadline > now:
                 continue
-            target = _check(Action.AUTO_CLOSE, call, {Party.SYSTEM})
+            target = lifecycle_target(Action.AUTO_CLOSE, call.status)
             call.closed_at = now
             call.auto_closed = True
             _move(

@@ -69,8 +69,10 @@ class Rules:
 
 @dataclass(frozen=True)
 class Context:
-    """The database engine, the media store and the rules."""
+    """The database engine, the media store, the rules, and where the
+    dispatch board is reached (None: no board is served)."""
 
     engine: Engine
     media: MediaStore
     rules: Rules = field(default_factory=Rules)
+    board_url: str | None = None

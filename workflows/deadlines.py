@@ -159,3 +159,31 @@ def halfway(start: datetime, due: datetime) -> datetime:
     _require_aware("start", start)
     _require_aware("due", due)
     return start.astimezone(UTC) + (due - start) / 2
+
+
+def working_time_between(
+    start: datetime, end: datetime, calendar: WorkingDayCalendar, policy: WorkdayPolicy
+) -> timedelta:
+    """The time from `start` to `end` not counting days off (weekends and
+    holidays by the calendar, in local time); negative when `end` is earlier.
+
+    The board's clocks ("2 days 3 hours left", "late by 5 hours") use it for
+    working-day limits, so a call due after National Day does not look a
+    week late on the first working day; emergencies count round the clock.
+    """
+    _require_aware("start", start)
+    _require_aware("end", end)
+    sign = 1 if end >= start else -1
+    first, last = (start, end) if sign == 1 else (end, start)
+    total = last - first
+    day = first.astimezone(policy.tz).date()
+    last_day = last.astimezone(policy.tz).date()
+    while day <= last_day:
+        if not calendar.is_working_day(day):
+            day_start = datetime.combine(day, time(0), tzinfo=policy.tz)
+            day_end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=policy.tz)
+            overlap = min(last, day_end) - max(first, day_start)
+            if overlap > timedelta(0):
+                total -= overlap
+        day += timedelta(days=1)
+    return total * sign

@@ -102,6 +102,8 @@ def load(
                     acknowledge_limit=item.limits.acknowledge,
                     respond_limit=item.limits.respond, resolve_limit=item.limits.resolve,
                     active=True,
+                    attributes=[attribute.model_dump(mode="json")
+                                for attribute in item.attributes] or None,
                 )
                 session.exec(delete(ItemAssistingDepartment).where(
                     col(ItemAssistingDepartment.item_id) == item_row.id))

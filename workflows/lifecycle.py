@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from models import CallStatus
+from workflows.errors import WrongState
 
 S = CallStatus
 
@@ -48,14 +49,16 @@ class Party(StrEnum):
 
 @dataclass(frozen=True)
 class Transition:
-    """`action` moves a call from any of `sources` to one of `targets`
-    (a target equal to the source means the status does not change)."""
+    """`action` moves a call from any of `sources` to one of `targets`.
+    `keeps_status`: the action leaves the status as it is (`targets` then
+    lists the statuses it may be taken in, equal to `sources`)."""
 
     action: Action
     sources: frozenset[CallStatus]
     targets: frozenset[CallStatus]
     parties: frozenset[Party]
     event: str
+    keeps_status: bool = False
 
 
 def _t(
@@ -64,8 +67,13 @@ def _t(
     targets: set[CallStatus],
     parties: set[Party],
     event: str,
+    *,
+    keeps_status: bool = False,
 ) -> Transition:
-    return Transition(action, frozenset(sources), frozenset(targets), frozenset(parties), event)
+    if keeps_status and sources != targets:
+        raise ValueError(f"{action} keeps the status: its targets are its sources")
+    return Transition(action, frozenset(sources), frozenset(targets), frozenset(parties), event,
+                      keeps_status)
 
 
 OPEN_FOR_ASSISTING = {S.DISPATCHED, S.ACKNOWLEDGED, S.IN_PROGRESS, S.EXTENSION_REQUESTED}
@@ -80,7 +88,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(Action.ACKNOWLEDGE, {S.DISPATCHED}, {S.ACKNOWLEDGED}, {Party.LEAD_DEPARTMENT},
        "CallAcknowledged"),
     _t(Action.ACKNOWLEDGE_AS_ASSISTING, OPEN_FOR_ASSISTING, OPEN_FOR_ASSISTING,
-       {Party.ASSISTING_DEPARTMENT}, "CallAcknowledgedByAssisting"),
+       {Party.ASSISTING_DEPARTMENT}, "CallAcknowledgedByAssisting", keeps_status=True),
     _t(Action.RESPOND, {S.ACKNOWLEDGED}, {S.IN_PROGRESS}, {Party.LEAD_DEPARTMENT},
        "CallResponded"),
     _t(Action.REQUEST_EXTENSION, {S.IN_PROGRESS}, {S.EXTENSION_REQUESTED},
@@ -101,7 +109,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t(Action.WITHDRAW, {S.RAISED, S.PENDING_DISPATCH, S.DISPATCHED}, {S.WITHDRAWN},
        {Party.CALLER}, "CallWithdrawn"),
     _t(Action.AUTO_CLOSE, {S.RESOLVED}, {S.CLOSED}, {Party.SYSTEM}, "CallAutoClosed"),
-    _t(Action.ADD_INFO, OPEN_FOR_INFO, OPEN_FOR_INFO, {Party.CALLER}, "InfoAdded"),
+    _t(Action.ADD_INFO, OPEN_FOR_INFO, OPEN_FOR_INFO, {Party.CALLER}, "InfoAdded",
+       keeps_status=True),
 )
 
 BY_ACTION: dict[Action, Transition] = {t.action: t for t in TRANSITIONS}
@@ -114,14 +123,35 @@ def transition(action: Action) -> Transition:
     return BY_ACTION[action]
 
 
+def target(action: Action, status: CallStatus, wanted: CallStatus | None = None) -> CallStatus:
+    """Where `action` takes a call that is `status` now: the status itself for a
+    status-keeping action, the one target, or `wanted` among several.
+    Raises `WrongState` when the action cannot be taken from `status`."""
+    rule = transition(action)
+    if status not in rule.sources:
+        raise WrongState(f"{action} needs {' or '.join(sorted(rule.sources))}, not {status}",
+                         action=action.value, status=status.value)
+    if rule.keeps_status:
+        chosen = status
+    elif wanted is not None:
+        chosen = wanted
+    elif len(rule.targets) == 1:
+        (chosen,) = rule.targets
+    else:
+        raise ValueError(f"{action} has several targets: say which")
+    if chosen not in rule.targets:
+        raise WrongState(f"{action} cannot lead to {chosen}", action=action.value)
+    return chosen
+
+
 def mermaid_diagram() -> str:
     """The lifecycle as a Mermaid state diagram, drawn from `TRANSITIONS`."""
     lines = ["stateDiagram-v2", "    [*] --> raised"]
     for t in TRANSITIONS:
         who = ", ".join(sorted(p.value for p in t.parties))
         for source in sorted(t.sources):
-            # An action that keeps the status (sources == targets) is a loop.
-            targets = [source] if t.sources == t.targets else sorted(t.targets)
+            # An action that keeps the status is a loop.
+            targets = [source] if t.keeps_status else sorted(t.targets)
             for target in targets:
                 lines.append(f"    {source} --> {target}: {t.action} ({who})")
     lines += ["    closed --> [*]", "    withdrawn --> [*]"]

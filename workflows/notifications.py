@@ -38,9 +38,8 @@ from models import (
     ParticipantRole,
     Role,
 )
+from workflows.access import DISPATCHER_ROLES
 from workflows.lifecycle import Action, transition
-
-DISPATCH_ROLES = (Role.DISPATCHER, Role.ADMIN)
 
 
 def department_contacts(session: Session, department_id: int) -> list[Member]:
@@ -57,7 +56,7 @@ def department_contacts(session: Session, department_id: int) -> list[Member]:
 def dispatchers(session: Session) -> list[Member]:
     """Active dispatchers; admins when there is no dispatcher."""
     members = list(session.exec(
-        select(Member).where(col(Member.role).in_(DISPATCH_ROLES), col(Member.active).is_(True))
+        select(Member).where(col(Member.role).in_(DISPATCHER_ROLES), col(Member.active).is_(True))
         .order_by(col(Member.id))
     ))
     proper = [m for m in members if m.role is Role.DISPATCHER]
@@ -103,7 +102,8 @@ def notify(session: Session, call: Call, event: Event) -> None:
         return department_contacts(session, call.lead_department_id or 0)
 
     caller = session.get(Member, call.caller_id)
-    callers = [caller] if caller is not None and caller.active else []
+    # A system member (an Open311 source) has no chat to be told in.
+    callers = [caller] if caller is not None and caller.active and not caller.system else []
     kind = event.kind
     if kind in (_EVENT[Action.ROUTE], _EVENT[Action.ASSIGN]) or (
         kind == _EVENT[Action.UPHOLD_RETURN] and call.lead_department_id is not None

@@ -390,8 +390,44 @@ class Limits(_Spec):
     resolve: LimitText
 
 
+AttributeType = Literal["string", "number", "datetime", "text", "singlevaluelist",
+                        "multivaluelist"]
+
+
+class AttributeValue(_Spec):
+    """One choice of a list attribute: its key (what a system sends) and name."""
+
+    key: Code
+    name: Name
+
+
+class Attribute(_Spec):
+    """What another system sends with a call on this item (an Open311 service
+    definition's attribute, e.g. which of the street-order violations a camera
+    saw). `values` are the choices of a list attribute, and only of one."""
+
+    code: Code
+    description: Name
+    datatype: AttributeType = "string"
+    required: bool = False
+    values: tuple[AttributeValue, ...] = ()
+
+    @model_validator(mode="after")
+    def _values_for_lists(self) -> Attribute:
+        listed = self.datatype.endswith("valuelist")
+        if listed and not self.values:
+            raise ValueError(f"a {self.datatype} attribute needs values")
+        if not listed and self.values:
+            raise ValueError(f"a {self.datatype} attribute has no values")
+        keys = [value.key for value in self.values]
+        if len(set(keys)) != len(keys):
+            raise ValueError("two values share a key")
+        return self
+
+
 class Item(_Spec):
-    """A catalog item: what a call is about, who leads, who assists, and its limits."""
+    """A catalog item: what a call is about, who leads, who assists, its
+    limits, and the attributes other systems send with it (Open311)."""
 
     code: Code
     domain: Code
@@ -399,6 +435,14 @@ class Item(_Spec):
     lead: Code
     assisting: tuple[Code, ...] = ()
     limits: Limits
+    attributes: tuple[Attribute, ...] = ()
+
+    @model_validator(mode="after")
+    def _distinct_attributes(self) -> Item:
+        codes = [attribute.code for attribute in self.attributes]
+        if len(set(codes)) != len(codes):
+            raise ValueError("two attributes share a code")
+        return self
 
     @property
     def joint(self) -> bool:

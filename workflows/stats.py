@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -54,6 +54,7 @@ from models import (
 from workflows.context import Context, EvaluationWeights
 
 TOWN_KINDS = frozenset({UnitKind.TOWN, UnitKind.STREET})
+CHAT = "chat"  # the source of calls the cadres raised themselves
 SATISFIED_LEVELS = frozenset({RatingLevel.SATISFIED, RatingLevel.MOSTLY_SATISFIED})
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 # Scores that agree to this many decimals share a rank (float noise is not a lead).
@@ -343,6 +344,9 @@ class Report:
     domains: dict[str, Figures]
     total: Figures
     as_of: datetime
+    # Calls by the system that raised them (Open311 key names; CHAT for the
+    # cadres' own), listed when any system raised a call in the period.
+    sources: dict[str, Figures] = field(default_factory=dict)
 
     def headline(self) -> str:
         """The headline, "N calls raised, M answered and closed", where answered
@@ -398,7 +402,9 @@ def report(ctx: Context, period: Period, now: datetime) -> Report:
     by_department: dict[int, list[tuple[Call, Rating | None]]] = {}
     by_town: dict[int, list[tuple[Call, Rating | None]]] = {}
     by_domain: dict[int, list[tuple[Call, Rating | None]]] = {}
+    by_source: dict[str, list[tuple[Call, Rating | None]]] = {}
     for row in rows:
+        by_source.setdefault(row[0].source or CHAT, []).append(row)
         call = row[0]
         if call.lead_department_id is not None:
             by_department.setdefault(call.lead_department_id, []).append(row)
@@ -449,4 +455,7 @@ def report(ctx: Context, period: Period, now: datetime) -> Report:
         },
         total=tally(rows, now),
         as_of=now,
+        sources={name: tally(by_source[name], now)
+                 for name in sorted(by_source, key=lambda n: (n != CHAT, n))}
+        if set(by_source) - {CHAT} else {},
     )
