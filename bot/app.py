@@ -7,7 +7,7 @@ from sqlalchemy.engine import Engine
 from bot.settings import Settings
 from models import MediaStore, make_engine
 from workflows.calendar import WorkingDayCalendar, load_override
-from workflows.context import Context, EvaluationWeights, QuietHours, Rules
+from workflows.context import BurdenRules, Context, EvaluationWeights, QuietHours, Rules
 from workflows.deadlines import Limit, WorkdayPolicy
 
 
@@ -28,6 +28,11 @@ def build_rules(settings: Settings) -> Rules:
             on_time_respond=evaluation.on_time_respond,
             on_time_resolve=evaluation.on_time_resolve,
             closure=evaluation.closure,
+        ),
+        burden=BurdenRules(
+            minutes_per_field=settings.burden.minutes_per_field,
+            deduct_out_of_plan=settings.burden.deduct_out_of_plan,
+            deduct_duplicate=settings.burden.deduct_duplicate,
         ),
     )
 

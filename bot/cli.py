@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -21,6 +22,7 @@ def _init(settings: Settings, args: argparse.Namespace) -> int:
     from models import make_engine, upgrade_to_head
     from workflows.directory import load
     from workflows.orgfile import OrgFileError, read_catalog, read_org
+    from workflows.planfile import read_plan
 
     if args.catalog and not args.org:
         print("youhu init: --catalog needs --org (items name the org's departments)",
@@ -34,12 +36,68 @@ def _init(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     upgrade_to_head(settings.database.url)
     print(f"database ready: {settings.database.url}")
-    if org is not None:
-        engine = make_engine(settings.database.url)
-        summary = load(engine, org, catalog, _now())
+    engine = make_engine(settings.database.url)
+    try:
+        plan = None
+        if args.plan:
+            # Checked completely before anything is written: against the org
+            # file given with it, or the departments already loaded.
+            try:
+                plan = read_plan(args.plan, _department_codes(engine, org))
+            except OrgFileError as error:
+                print(f"youhu init: nothing loaded.\n{error}", file=sys.stderr)
+                return 1
+        if org is not None:
+            summary = load(engine, org, catalog, _now())
+            print(f"loaded {summary.units} units, {summary.members} members, "
+                  f"{summary.domains} domains, {summary.items} catalog items")
+        if plan is not None:
+            from bot.app import build_rules
+            from models import MediaStore
+            from workflows.burden import load_plan
+            from workflows.context import Context
+
+            ctx = Context(engine, MediaStore(settings.media.dir), build_rules(settings))
+            print(f"loaded {load_plan(ctx, plan)} plan items for {plan.year}")
+    finally:
         engine.dispose()
-        print(f"loaded {summary.units} units, {summary.members} members, "
-              f"{summary.domains} domains, {summary.items} catalog items")
+    return 0
+
+
+def _department_codes(engine: Any, org: Any) -> set[str]:
+    from sqlmodel import Session, select
+
+    from models import Unit, UnitKind
+
+    codes = set(org.department_codes()) if org is not None else set()
+    with Session(engine) as session:
+        codes |= {u.code for u in session.exec(select(Unit).where(
+            Unit.kind == UnitKind.DEPARTMENT))}
+    return codes
+
+
+def _burden(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_context
+    from handlers.burden_export import report_text, write_files
+    from handlers.i18n import Translator
+    from models import Locale
+    from workflows.burden import burden_report
+    from workflows.stats import Period
+
+    try:
+        period = Period.parse(args.period, settings.tz)
+        locale = Locale(args.locale)
+    except ValueError as error:
+        print(f"youhu burden: {error}", file=sys.stderr)
+        return 2
+    ctx = build_context(settings)
+    result = burden_report(ctx, period)
+    t = Translator(locale, settings.tz)
+    print(report_text(t, result))
+    write_files(t, result, args.xlsx, args.chart)
+    for path in (args.xlsx, args.chart):
+        if path is not None:
+            print(f"written: {path}")
     return 0
 
 
@@ -84,8 +142,14 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from bot.demo import run_demo
+    from handlers.i18n import parse_locale
 
-    run_demo(settings, keep=args.keep)
+    locale = parse_locale(args.locale)
+    if locale is None:
+        print(f"youhu demo: unknown locale {args.locale!r}; choose zh_Hans, zh_Hant or en",
+              file=sys.stderr)
+        return 2
+    run_demo(settings, keep=args.keep, locale=locale)
     return 0
 
 
@@ -94,7 +158,24 @@ def _console(settings: Settings, args: argparse.Namespace) -> int:
     from bot.console import Console, read_lines
 
     ctx = build_context(settings)
-    return Console(ctx, args.member, sys.stdout, _now).run(read_lines(sys.stdin))
+    clock = _now
+    if args.at:
+        # A simulated clock (for a scripted session and its documented output):
+        # it starts at the given local time and runs on with the wall clock.
+        try:
+            start = datetime.fromisoformat(args.at)
+        except ValueError:
+            print(f"youhu console: --at {args.at!r} is not a date and time "
+                  "(e.g. 2026-11-26T10:00)", file=sys.stderr)
+            return 2
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=settings.tz)
+        offset = start - _now()
+
+        def clock() -> datetime:
+            return _now() + offset
+
+    return Console(ctx, args.member, sys.stdout, clock).run(read_lines(sys.stdin))
 
 
 def _invite(settings: Settings, args: argparse.Namespace) -> int:
@@ -111,6 +192,19 @@ def _invite(settings: Settings, args: argparse.Namespace) -> int:
     until = invite.expires_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
     print(f"invite code for {args.member}: {invite.code} (valid once, until {until})")
     print(f"they send: /start {invite.code}")
+    if settings.telegram.token is None:
+        print("(no Telegram token configured: no deep link; WeCom members type the line above)")
+        return 0
+    from bot.invitelink import bot_username, deep_link, write_qr
+
+    username = bot_username(ctx.media.root, settings.telegram)
+    if username is None:
+        print("(Telegram could not be asked for the bot's username: no deep link this time)")
+        return 0
+    link = deep_link(username, invite.code)
+    print(f"or open on Telegram: {link}")
+    qr = write_qr(link, Path(args.qr or f"invite-{args.member}.png"))
+    print(f"QR code of the link (to forward): {qr}")
     return 0
 
 
@@ -186,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     init = commands.add_parser("init", help="create or upgrade the database; load org/catalog")
     init.add_argument("--org", type=Path, help="org YAML file (see examples/org.yaml)")
     init.add_argument("--catalog", type=Path, help="catalog YAML file (examples/catalog.yaml)")
+    init.add_argument("--plan", type=Path,
+                      help="annual plan YAML file (examples/plan.yaml): approved data requests, "
+                           "inspections and assessments per department")
     init.set_defaults(handler=_init)
 
     run = commands.add_parser("run", help="run the configured channels and the scheduler")
@@ -193,11 +290,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="play a month on a temporary database and report")
     demo.add_argument("--keep", type=Path, help="keep the demo's SQLite database at this path")
+    demo.add_argument("--locale", default="zh_Hans",
+                      help="the narrative's language: zh_Hans (default), zh_Hant or en")
     demo.set_defaults(handler=_demo)
 
     stats = commands.add_parser("stats", help="the report for a month")
     stats.add_argument("--period", required=True, help="YYYY-MM")
     stats.set_defaults(handler=_stats)
+
+    burden = commands.add_parser("burden", help="the form-burden report for a month")
+    burden.add_argument("--period", required=True, help="YYYY-MM")
+    burden.add_argument("--xlsx", type=Path, help="also write the Excel sheet here")
+    burden.add_argument("--chart", type=Path, help="also write the chart (PNG) here")
+    burden.add_argument("--locale", default="zh_Hans", help="zh_Hans, zh_Hant or en")
+    burden.set_defaults(handler=_burden)
 
     check = commands.add_parser("check-calendar", help="warn if the next days are not covered")
     check.add_argument("--days", type=int, default=60)
@@ -206,11 +312,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     console = commands.add_parser("console", help="talk to the bot in this terminal as a member")
     console.add_argument("--as", dest="member", required=True, help="member code, e.g. li-ming")
+    console.add_argument("--at", metavar="YYYY-MM-DDTHH:MM",
+                         help="start the clock at this local time (default: now)")
     console.set_defaults(handler=_console)
 
     invite = commands.add_parser("invite", help="a one-time registration code for a member")
     invite.add_argument("--member", required=True, help="member code")
     invite.add_argument("--hours", type=int, default=72, help="valid for this many hours")
+    invite.add_argument("--qr", metavar="PATH",
+                        help="where to write the link's QR code (default invite-MEMBER.png)")
     invite.set_defaults(handler=_invite)
 
     sessions = commands.add_parser("board-sessions",

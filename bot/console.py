@@ -5,7 +5,9 @@ terminal or piped standard input — and prints the bot's replies:
 
 - text is sent as typed; `/command args` is a command;
 - a number presses the button shown with that number (`'5` sends "5" as text);
-- `photo PATH [caption]` sends the image file at PATH as a photo;
+- `photo PATH [caption]` sends the image file at PATH as a photo, and
+  `file PATH` any file (a filled-in Excel sheet) as a document; files the
+  bot sends are printed as `[file] name: path` (in the media store);
 - `lat,lon` (e.g. `23.28,113.27`) shares a location;
 - `:as <member code>` switches to another member; `:quit` ends; `#` starts a comment.
 
@@ -90,10 +92,11 @@ class Console:
             return None
         if stripped.startswith("'"):
             return Incoming(*who, text=stripped[1:])
-        if stripped == "photo" or stripped.startswith("photo "):
+        if stripped.startswith(("photo ", "file ")) or stripped in ("photo", "file"):
             parts = stripped.split(maxsplit=2)
             if len(parts) < 2:
-                self._print("usage: photo PATH [caption]")
+                self._print(f"usage: {parts[0]} PATH" + (" [caption]" if parts[0] == "photo"
+                                                          else ""))
                 return None
             path = Path(parts[1]).expanduser()
             if not path.is_file():
@@ -123,6 +126,8 @@ class Console:
             self._print("  " + "\n  ".join(lines))
             for sha in reply.photos:
                 self._print(f"    [photo] {self.ctx.media.path(sha)}")
+            for document in reply.documents:
+                self._print(f"    [file] {document.name}: {self.ctx.media.path(document.sha256)}")
             for row in reply.buttons:
                 cells = []
                 for button in row:

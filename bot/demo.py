@@ -27,11 +27,14 @@ from sqlmodel import Session, select
 from bot.app import build_rules
 from bot.report import render_report
 from bot.settings import Settings
+from handlers.i18n import N_, Translator
+from handlers.labels import LIMIT, STEP
 from models import (
     Call,
     CatalogItem,
     Domain,
     ItemAssistingDepartment,
+    Locale,
     MediaStore,
     Member,
     RatingLevel,
@@ -75,8 +78,9 @@ class _Scheduled:
 class Story:
     """A simulated clock: actions run in time order, and may schedule more."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, t: Translator) -> None:
         self.ctx = ctx
+        self.t = t  # the narrative's language
         self.queue: list[_Scheduled] = []
         self.seq = 0
         self.now: datetime | None = None
@@ -189,7 +193,7 @@ def _special(story: Story, settings: Settings) -> int:
         def run() -> None:
             result = action()
             number = f" {result.number}" if isinstance(result, Call) else ""
-            story.say(at, text.replace("{n}", number.strip()))
+            story.say(at, story.t._(text).replace("{n}", number.strip()))
 
         story.at(at, run)
 
@@ -200,53 +204,53 @@ def _special(story: Story, settings: Settings) -> int:
         return call
 
     # 1. The blocked drain before National Day (the brief's story).
-    told("2025-09-30 16:50", "李明 (良田村) raises {n}: blocked drain, with a photo — "
-         "1 working day to acknowledge, due after the holiday",
+    told("2025-09-30 16:50", N_("李明 (良田村) raises {n}: blocked drain, with a photo — "
+         "1 working day to acknowledge, due after the holiday"),
          lambda: raised("drain", calls.raise_call(
              ctx, m("li-ming"), t("2025-09-30 16:50"), "村口排水管堵塞，雨后积水严重",
              item_code="drainage-blockage", location_text="良田村村口",
              latitude=23.392, longitude=113.41, photos=[story.photo()])))
-    told("2025-10-09 09:12", "何文斌 (区水务局) acknowledges {n} on the first working day "
-         "— on time",
+    told("2025-10-09 09:12", N_("何文斌 (区水务局) acknowledges {n} on the first working day "
+         "— on time"),
          lambda: calls.acknowledge(ctx, ids["drain"], m("he-wenbin"), t("2025-10-09 09:12")))
-    told("2025-10-09 10:30", "何文斌 responds to {n}: a dredging team is on its way",
+    told("2025-10-09 10:30", N_("何文斌 responds to {n}: a dredging team is on its way"),
          lambda: calls.respond(ctx, ids["drain"], m("he-wenbin"), t("2025-10-09 10:30"),
                                "已派疏通班组"))
-    told("2025-10-10 15:05", "何文斌 resolves {n} with an after photo",
+    told("2025-10-10 15:05", N_("何文斌 resolves {n} with an after photo"),
          lambda: calls.resolve(ctx, ids["drain"], m("he-wenbin"), t("2025-10-10 15:05"),
                                "管道已疏通", [story.photo()]))
-    told("2025-10-10 17:40", "李明 confirms {n} and rates it 满意",
+    told("2025-10-10 17:40", N_("李明 confirms {n} and rates it 满意"),
          lambda: calls.confirm(ctx, ids["drain"], m("li-ming"), t("2025-10-10 17:40"),
                                RatingLevel.SATISFIED, "处理及时"))
 
     # 2. A joint call: urban management leads, planning assists.
-    told("2025-10-13 09:20", "黄建国 (蚌湖村) raises {n}: illegal construction — a joint call "
-         "to 城管执法局 and 规划和自然资源分局",
+    told("2025-10-13 09:20", N_("黄建国 (蚌湖村) raises {n}: illegal construction — a joint call "
+         "to 城管执法局 and 规划和自然资源分局"),
          lambda: raised("joint", calls.raise_call(
              ctx, m("huang-jianguo"), t("2025-10-13 09:20"), "农田上有人违法加建两层砖房",
              item_code="illegal-construction", photos=[story.photo(), story.photo()])))
-    told("2025-10-13 11:00", "林静 (规划分局) acknowledges {n} as the assisting department",
+    told("2025-10-13 11:00", N_("林静 (规划分局) acknowledges {n} as the assisting department"),
          lambda: calls.acknowledge(ctx, ids["joint"], m("lin-jing"), t("2025-10-13 11:00")))
-    told("2025-10-13 14:00", "刘洋 (城管执法局) acknowledges {n} as the lead",
+    told("2025-10-13 14:00", N_("刘洋 (城管执法局) acknowledges {n} as the lead"),
          lambda: calls.acknowledge(ctx, ids["joint"], m("liu-yang"), t("2025-10-13 14:00")))
-    told("2025-10-14 10:00", "刘洋 responds to {n}: stop-work order issued",
+    told("2025-10-14 10:00", N_("刘洋 responds to {n}: stop-work order issued"),
          lambda: calls.respond(ctx, ids["joint"], m("liu-yang"), t("2025-10-14 10:00"),
                                "已下达停工通知"))
-    told("2025-10-22 16:00", "刘洋 resolves {n}: the extension is demolished",
+    told("2025-10-22 16:00", N_("刘洋 resolves {n}: the extension is demolished"),
          lambda: calls.resolve(ctx, ids["joint"], m("liu-yang"), t("2025-10-22 16:00"),
                                "违建已拆除", [story.photo()]))
-    told("2025-10-23 09:00", "黄建国 confirms {n}: 满意",
+    told("2025-10-23 09:00", N_("黄建国 confirms {n}: 满意"),
          lambda: calls.confirm(ctx, ids["joint"], m("huang-jianguo"), t("2025-10-23 09:00"),
                                RatingLevel.SATISFIED))
 
     # 3. An extension.
-    told("2025-10-14 10:10", "梁志强 (江高镇) raises {n}: river remediation blocked by silt",
+    told("2025-10-14 10:10", N_("梁志强 (江高镇) raises {n}: river remediation blocked by silt"),
          lambda: raised("ext", calls.raise_call(
              ctx, m("liang-zhiqiang"), t("2025-10-14 10:10"), "河涌清淤进度滞后，影响排涝",
              item_code="river-remediation", photos=[story.photo()])))
-    told("2025-10-14 15:00", "何文斌 acknowledges {n}",
+    told("2025-10-14 15:00", N_("何文斌 acknowledges {n}"),
          lambda: calls.acknowledge(ctx, ids["ext"], m("he-wenbin"), t("2025-10-14 15:00")))
-    told("2025-10-15 09:00", "何文斌 responds to {n}",
+    told("2025-10-15 09:00", N_("何文斌 responds to {n}"),
          lambda: calls.respond(ctx, ids["ext"], m("he-wenbin"), t("2025-10-15 09:00"),
                                "已制定清淤方案"))
     extension: dict[str, int] = {}
@@ -257,96 +261,96 @@ def _special(story: Story, settings: Settings) -> int:
         extension["id"] = request.id or 0
         return story_call(ctx, ids["ext"])
 
-    told("2025-10-27 11:00", "何文斌 asks for 3 more working days on {n}", ask)
-    told("2025-10-27 14:00", "郑宇 (指挥调度中心) grants the extension on {n}",
+    told("2025-10-27 11:00", N_("何文斌 asks for 3 more working days on {n}"), ask)
+    told("2025-10-27 14:00", N_("郑宇 (指挥调度中心) grants the extension on {n}"),
          lambda: calls.decide_request(ctx, extension["id"], m("zheng-yu"),
                                       t("2025-10-27 14:00"), approve=True))
-    told("2025-10-31 11:00", "何文斌 resolves {n} within the extended deadline",
+    told("2025-10-31 11:00", N_("何文斌 resolves {n} within the extended deadline"),
          lambda: calls.resolve(ctx, ids["ext"], m("he-wenbin"), t("2025-10-31 11:00"),
                                "清淤完成", [story.photo()]))
-    told("2025-10-31 16:00", "梁志强 confirms {n}: 基本满意",
+    told("2025-10-31 16:00", N_("梁志强 confirms {n}: 基本满意"),
          lambda: calls.confirm(ctx, ids["ext"], m("liang-zhiqiang"), t("2025-10-31 16:00"),
                                RatingLevel.MOSTLY_SATISFIED))
 
     # 4. A rejected fix.
-    told("2025-10-15 08:40", "陈晓红 (云城街) raises {n}: stalls blocking the pavement",
+    told("2025-10-15 08:40", N_("陈晓红 (云城街) raises {n}: stalls blocking the pavement"),
          lambda: raised("reject", calls.raise_call(
              ctx, m("chen-xiaohong"), t("2025-10-15 08:40"), "人行道被摊档占用",
              item_code="street-occupation", photos=[story.photo()])))
-    told("2025-10-15 10:00", "刘洋 acknowledges {n}",
+    told("2025-10-15 10:00", N_("刘洋 acknowledges {n}"),
          lambda: calls.acknowledge(ctx, ids["reject"], m("liu-yang"), t("2025-10-15 10:00")))
-    told("2025-10-15 10:30", "刘洋 responds to {n}",
+    told("2025-10-15 10:30", N_("刘洋 responds to {n}"),
          lambda: calls.respond(ctx, ids["reject"], m("liu-yang"), t("2025-10-15 10:30"),
                                "已安排巡查"))
-    told("2025-10-16 11:00", "刘洋 resolves {n}",
+    told("2025-10-16 11:00", N_("刘洋 resolves {n}"),
          lambda: calls.resolve(ctx, ids["reject"], m("liu-yang"), t("2025-10-16 11:00"),
                                "已劝离", [story.photo()]))
-    told("2025-10-16 18:30", "陈晓红 rejects the fix on {n}: the stalls are back; it reopens "
-         "with the time that was left",
+    told("2025-10-16 18:30", N_("陈晓红 rejects the fix on {n}: the stalls are back; it reopens "
+         "with the time that was left"),
          lambda: calls.reject_fix(ctx, ids["reject"], m("chen-xiaohong"),
                                   t("2025-10-16 18:30"), "晚上又摆出来了"))
-    told("2025-10-17 20:00", "刘洋 resolves {n} again after an evening patrol",
+    told("2025-10-17 20:00", N_("刘洋 resolves {n} again after an evening patrol"),
          lambda: calls.resolve(ctx, ids["reject"], m("liu-yang"), t("2025-10-17 20:00"),
                                "夜间巡查并清理", [story.photo()]))
-    told("2025-10-18 09:00", "陈晓红 confirms {n}: 基本满意",
+    told("2025-10-18 09:00", N_("陈晓红 confirms {n}: 基本满意"),
          lambda: calls.confirm(ctx, ids["reject"], m("chen-xiaohong"), t("2025-10-18 09:00"),
                                RatingLevel.MOSTLY_SATISFIED))
 
     # 5. An emergency at night: minutes, round the clock.
-    told("2025-10-20 23:40", "张伟 (钟落潭镇) raises {n}: waterlogging after a storm — "
-         "15 minutes to acknowledge, at night",
+    told("2025-10-20 23:40", N_("张伟 (钟落潭镇) raises {n}: waterlogging after a storm — "
+         "15 minutes to acknowledge, at night"),
          lambda: raised("flood", calls.raise_call(
              ctx, m("zhang-wei"), t("2025-10-20 23:40"), "暴雨后镇中心路段积水过膝",
              item_code="flood-waterlogging", photos=[story.photo()])))
-    told("2025-10-20 23:48", "何文斌 acknowledges {n} in 8 minutes",
+    told("2025-10-20 23:48", N_("何文斌 acknowledges {n} in 8 minutes"),
          lambda: calls.acknowledge(ctx, ids["flood"], m("he-wenbin"), t("2025-10-20 23:48")))
-    told("2025-10-21 00:20", "何文斌 responds to {n}: pumps on site",
+    told("2025-10-21 00:20", N_("何文斌 responds to {n}: pumps on site"),
          lambda: calls.respond(ctx, ids["flood"], m("he-wenbin"), t("2025-10-21 00:20"),
                                "抽水泵车已到场"))
-    told("2025-10-21 03:10", "何文斌 resolves {n}",
+    told("2025-10-21 03:10", N_("何文斌 resolves {n}"),
          lambda: calls.resolve(ctx, ids["flood"], m("he-wenbin"), t("2025-10-21 03:10"),
                                "积水已排除", [story.photo()]))
-    told("2025-10-21 08:30", "张伟 confirms {n}: 满意",
+    told("2025-10-21 08:30", N_("张伟 confirms {n}: 满意"),
          lambda: calls.confirm(ctx, ids["flood"], m("zhang-wei"), t("2025-10-21 08:30"),
                                RatingLevel.SATISFIED))
 
     # 6. Not sure whom to call: the dispatcher routes it.
-    told("2025-10-16 09:30", "吴丽华 (旺岗社区) raises {n} without choosing an item: "
-         "it goes to the command centre",
+    told("2025-10-16 09:30", N_("吴丽华 (旺岗社区) raises {n} without choosing an item: "
+         "it goes to the command centre"),
          lambda: raised("unsure", calls.raise_call(
              ctx, m("wu-lihua"), t("2025-10-16 09:30"), "小区旁边坡出现裂缝，不知道归哪个部门管",
              photos=[story.photo()])))
-    told("2025-10-16 10:00", "郑宇 assigns {n} to 规划和自然资源分局",
+    told("2025-10-16 10:00", N_("郑宇 assigns {n} to 规划和自然资源分局"),
          lambda: calls.assign(ctx, ids["unsure"], m("zheng-yu"), t("2025-10-16 10:00"),
                               "planning"))
-    told("2025-10-16 14:00", "林静 acknowledges {n}",
+    told("2025-10-16 14:00", N_("林静 acknowledges {n}"),
          lambda: calls.acknowledge(ctx, ids["unsure"], m("lin-jing"), t("2025-10-16 14:00")))
 
     # 7. Withdrawn before anyone acknowledged.
-    told("2025-10-21 09:00", "李明 raises {n}: a fallen tree on the village road",
+    told("2025-10-21 09:00", N_("李明 raises {n}: a fallen tree on the village road"),
          lambda: raised("withdrawn", calls.raise_call(
              ctx, m("li-ming"), t("2025-10-21 09:00"), "村道有倒伏树木",
              item_code="living-environment")))
-    told("2025-10-21 09:40", "李明 withdraws {n}: the villagers cleared it themselves",
+    told("2025-10-21 09:40", N_("李明 withdraws {n}: the villagers cleared it themselves"),
          lambda: calls.withdraw(ctx, ids["withdrawn"], m("li-ming"), t("2025-10-21 09:40"),
                                 "村民已自行清理"))
 
     # 8. Resolved but never confirmed: closed unrated after N working days.
-    told("2025-10-22 10:00", "张伟 raises {n}: stalls at the market entrance",
+    told("2025-10-22 10:00", N_("张伟 raises {n}: stalls at the market entrance"),
          lambda: raised("silent", calls.raise_call(
              ctx, m("zhang-wei"), t("2025-10-22 10:00"), "市场入口占道经营",
              item_code="street-occupation")))
-    told("2025-10-22 11:00", "刘洋 acknowledges {n}",
+    told("2025-10-22 11:00", N_("刘洋 acknowledges {n}"),
          lambda: calls.acknowledge(ctx, ids["silent"], m("liu-yang"), t("2025-10-22 11:00")))
-    told("2025-10-22 11:30", "刘洋 responds to {n}",
+    told("2025-10-22 11:30", N_("刘洋 responds to {n}"),
          lambda: calls.respond(ctx, ids["silent"], m("liu-yang"), t("2025-10-22 11:30"), "处理中"))
-    told("2025-10-23 16:00", "刘洋 resolves {n}; the caller never answers",
+    told("2025-10-23 16:00", N_("刘洋 resolves {n}; the caller never answers"),
          lambda: calls.resolve(ctx, ids["silent"], m("liu-yang"), t("2025-10-23 16:00"),
                                "已清理", [story.photo()]))
 
     # 9. Nobody acknowledges.
-    told("2025-10-24 10:00", "吴丽华 raises {n}: a factory discharging into the creek — "
-         "and nobody at 生态环境分局 acknowledges it",
+    told("2025-10-24 10:00", N_("吴丽华 raises {n}: a factory discharging into the creek — "
+         "and nobody at 生态环境分局 acknowledges it"),
          lambda: raised("ignored", calls.raise_call(
              ctx, m("wu-lihua"), t("2025-10-24 10:00"), "工厂夜间向河涌偷排污水",
              item_code="pollution-discharge", photos=[story.photo()])))
@@ -361,9 +365,13 @@ def story_call(ctx: Context, call_id: int) -> Call:
         return call
 
 
-def run_demo(settings: Settings, keep: Path | None = None, seed: int = 2025) -> None:
+def run_demo(settings: Settings, keep: Path | None = None, seed: int = 2025,
+             locale: Locale = Locale.ZH_HANS) -> None:
     """Play the month and print the story, the ladder of the ignored call and
-    the report. Uses a fresh temporary SQLite database unless `keep` is given."""
+    the report. Uses a fresh temporary SQLite database unless `keep` is given.
+    The narrative is told in `locale` (Simplified Chinese by default, like the
+    rest of the product); the names and the callers' words stay as they are."""
+    t = Translator(locale, settings.tz)
     with tempfile.TemporaryDirectory(prefix="youhu-demo-") as scratch:
         path = keep or Path(scratch) / "demo.db"
         path.unlink(missing_ok=True)
@@ -375,25 +383,29 @@ def run_demo(settings: Settings, keep: Path | None = None, seed: int = 2025) -> 
         org = read_org(EXAMPLES / "org.yaml")
         load(engine, org, read_catalog(EXAMPLES / "catalog.yaml", org),
              _local(settings, "2025-09-01 09:00"))
-        story = Story(ctx)
-        print("youhu demo — 白云区, 2025-09-29 to 2025-10-31 (simulated clock, Asia/Shanghai)\n")
-        print("The told stories:")
+        story = Story(ctx, t)
+        print(t._("youhu demo — 白云区, 2025-09-29 to 2025-10-31 (simulated clock, "
+                  "Asia/Shanghai)") + "\n")
+        print(t._("The told stories:"))
         _ordinary(story, settings, random.Random(seed))
         ignored = _special(story, settings)
         month_end = _local(settings, "2025-11-01 00:00")
         closed = calls.auto_close_due(ctx, month_end)
         for call in closed:
-            print(f"  {story.local(month_end)}  {call.number} closed unrated: the caller did not "
-                  f"answer within {ctx.rules.auto_close_after_days} working days")
+            print(f"  {story.local(month_end)}  " + t._(
+                "%(number)s closed unrated: the caller did not answer within %(days)s working "
+                "days", number=call.number, days=ctx.rules.auto_close_after_days))
 
         call = story_call(ctx, ignored)
         domain = story.domains.get(call.domain_id)
-        print(f"\nThe ladder for {call.number}, which nobody acknowledged "
-              "(computed by the rules; delivery comes with the scheduler):")
+        print("\n" + t._("The ladder for %(number)s, which nobody acknowledged (computed by the "
+                         "rules; delivery comes with the scheduler):", number=call.number))
         for step in due_steps(call, month_end, ctx.rules, domain):
             who = ", ".join(sorted(step.recipients))
-            print(f"  {story.local(step.send_at)}  {step.limit} {step.step}"
-                  f"{f' (repeat {step.repeat})' if step.repeat else ''} → {who}")
+            what = t._(LIMIT.get(str(step.limit), str(step.limit)))
+            rung = t._(STEP.get(str(step.step), str(step.step)))
+            repeat = (" " + t._("(repeat %(count)s)", count=step.repeat)) if step.repeat else ""
+            print(f"  {story.local(step.send_at)}  {what} · {rung}{repeat} → {who}")
 
         period = Period(start=_local(settings, "2025-09-29 00:00"), end=month_end,
                         label="2025-09-29 – 2025-10-31")

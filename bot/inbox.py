@@ -98,6 +98,17 @@ class Inbox:
     def later_in_group(self, item: Stored) -> Awaitable[bool]:
         return asyncio.to_thread(inbox.later_in_group, self.ctx, item)
 
+    def next_in_chat(self, item: Stored) -> Awaitable[dict[str, Any] | None]:
+        return asyncio.to_thread(inbox.next_in_chat, self.ctx, item)
+
+    async def skip(self, item: Stored) -> None:
+        """Mark `item` handled with no answer, the conversation not run (a
+        part of a split text, carried by the next part)."""
+        if item.done:
+            return
+        if not await asyncio.to_thread(inbox.complete, self.ctx, item, [], self.clock()):
+            raise Lost(f"inbox {item.id} was taken over")
+
     # --- the worker -------------------------------------------------------
 
     def start(self) -> None:

@@ -85,6 +85,16 @@ class EvaluationSettings(Section):
     closure: float = Field(default=0.25, ge=0)
 
 
+class BurdenSettings(Section):
+    """The form-burden watch: estimated minutes a town spends per field of a
+    request (the report's town hours), and a department's score deduction per
+    unapproved out-of-plan request and per duplicate — 0 (off) by default."""
+
+    minutes_per_field: int = Field(default=10, ge=1, le=600)
+    deduct_out_of_plan: float = Field(default=0.0, ge=0, le=100)
+    deduct_duplicate: float = Field(default=0.0, ge=0, le=100)
+
+
 class SchedulerSettings(Section):
     """The sweep (reminders, escalation, the daily routine) and the deliverer."""
 
@@ -232,6 +242,7 @@ class Settings(BaseSettings):
     calendar: CalendarSettings = CalendarSettings()
     escalation: EscalationSettings = EscalationSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
+    burden: BurdenSettings = BurdenSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     telegram: TelegramSettings = TelegramSettings()
     wecom: WeComSettings = WeComSettings()

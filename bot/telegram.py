@@ -3,9 +3,13 @@ conversations, for polling and for webhooks.
 
 In: every update becomes an `Incoming` (the largest size of a photo is
 downloaded; an album arrives as several photos of one media group and is
-answered once, after its last photo); the conversations answer with
-`Reply`s, which are sent back as messages, photos and albums with inline
-keyboards. Updates of one chat are handled in order, chats concurrently.
+answered once, after its last photo; a long text the app split into several
+messages is joined back into one); the conversations answer with `Reply`s,
+which are sent back as messages, photos and albums with inline keyboards — or,
+for a question that asks for the location, a reply keyboard whose first key
+shares it in one tap. Updates of one chat are handled in order, chats
+concurrently. A pressed message is edited: its buttons go, and a line says
+what the press did; the press itself is answered without a pop-up.
 
 Out: the deliverer sends outbox messages through `send` (a `Channel`).
 Every send — outbox messages and conversation replies alike — takes a slot
@@ -37,8 +41,12 @@ from telegram import (
     BotCommandScopeDefault,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     InputMediaPhoto,
+    KeyboardButton,
     Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
     Update,
 )
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
@@ -47,7 +55,9 @@ from telegram.ext import AIORateLimiter, Application
 from bot import images, pace
 from bot.delivery import ChannelError
 from bot.inbox import Inbox
+from bot.invitelink import remember_username
 from bot.settings import TelegramSettings
+from handlers.buttons import parse as parse_button
 from handlers.conversations import Conversations
 from handlers.menu import command_menu
 from handlers.messages import Incoming, Location, Reply
@@ -66,6 +76,9 @@ ALBUM_LIMIT = 10
 ALLOWED_UPDATES = ["message", "callback_query"]
 POLL_TIMEOUT = 20  # seconds a getUpdates long poll waits
 FITTED_REMEMBERED = 10_000  # photos whose fitted copy this process remembers
+# A text this long may be the first part of one the client split at 4,096
+# (clients cut at a line or word end before the limit); the parts are joined.
+SPLIT_PART = 3500
 # Telegram's setMyCommands takes two-letter codes; both Chinese scripts are "zh".
 MENU_LANGUAGES = {Locale.ZH_HANS: "zh", Locale.EN: "en"}
 
@@ -90,7 +103,18 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     return pieces
 
 
-def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+def keyboard(reply: Reply) -> Markup | None:
+    """Inline buttons; or, for a reply that asks for the location, a reply
+    keyboard: "📍 share my location" (one tap, `request_location`) above the
+    reply's buttons as keys that send their label — a message carries one
+    keyboard or the other, never both."""
+    if reply.share_location:
+        rows = [[KeyboardButton(reply.share_location, request_location=True)]]
+        rows += [[KeyboardButton(b.label) for b in row] for row in reply.buttons]
+        return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
     if not reply.buttons:
         return None
     return InlineKeyboardMarkup(
@@ -102,6 +126,31 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
 def _extension(data: bytes) -> str:
     kind = image_type(data)
     return kind.split("/")[1].replace("jpeg", "jpg") if kind else "bin"
+
+
+def pressed_label(message: Message, data: str) -> str | None:
+    """The label of the inline button with `data` on `message`."""
+    markup = message.reply_markup
+    if markup is None:
+        return None
+    for row in markup.inline_keyboard:
+        for button in row:
+            if button.callback_data == data:
+                return button.text
+    return None
+
+
+def outcome(pressed: str, label: str | None, replies: Sequence[Reply]) -> str:
+    """What a pressed message says it led to, once its buttons are retired:
+    the choice made, for an answer in a dialog or a press that opened one
+    (its next question carries the dialog's buttons); else the first line of
+    the answer ("您已签收 BY-2026-000001。", or why nothing changed)."""
+    first = next((r for r in replies if r.text.strip()), None)
+    opened = first is not None and any(b.data.startswith("f:") for b in first.all_buttons)
+    press = parse_button(pressed)
+    if label and (opened or (press is not None and press.kind == "flow")):
+        return "✓ " + label
+    return first.text.strip().splitlines()[0] if first is not None else ("✓ " + (label or ""))
 
 
 def _seconds(error: RetryAfter) -> float:
@@ -122,6 +171,7 @@ class TelegramChannel:
         on_queued: Callable[[], None] = lambda: None,
         album_wait: float = 0.8,
         overall_interval: float | None = pace.OVERALL_INTERVAL,
+        text_wait: float = 1.0,
     ) -> None:
         if settings.token is None:
             raise ValueError("telegram.token is not set")
@@ -130,6 +180,7 @@ class TelegramChannel:
         self.clock = clock
         self.on_queued = on_queued
         self.album_wait = album_wait
+        self.text_wait = text_wait
         self.conversations = Conversations(ctx)
         builder = (
             Application.builder()
@@ -152,6 +203,12 @@ class TelegramChannel:
         self._chat_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.pace = pace.Pace(ctx.engine, CHANNEL, overall_interval)
         self._fitted_photos: dict[str, str | None] = {}  # stored sha → fitted sha / document
+        # Parts of a text the client split, held until its last part (see `_text_part`).
+        self._text_parts: dict[str, list[str]] = {}
+        # Chats shown a reply keyboard (the location question) not yet taken away.
+        # In memory: if another process answers next, the keyboard stays until
+        # hidden by its one-time use — untidy, not wrong.
+        self._reply_keyboards: set[int] = set()
         self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ------------------------------------------------------------
@@ -159,7 +216,8 @@ class TelegramChannel:
     async def start(self) -> None:
         """Connect (getMe), set the command menus, and start receiving."""
         app = self.application
-        await app.initialize()
+        await app.initialize()  # getMe: the bot's username, for invites' deep links
+        remember_username(self.ctx.media.root, self.settings, app.bot.username)
         await app.start()
         await self.set_default_menus()
         if self.settings.mode == "webhook":
@@ -253,17 +311,69 @@ class TelegramChannel:
         if chat is None or update.effective_user is None:
             return
         item = _handling.get()
+        message = update.message
+        if (item is not None and message is not None and self._is_text_part(message)
+                and await self._text_part(item, message)):
+            return  # held: the text's last part answers for all of it
         async with self._chat_locks[str(chat.id)]:
             incoming = await self._incoming(update)
             if incoming is None:
                 return
+            if update.message is not None:
+                incoming = self._joined(incoming, update.message)
             replies = await self._converse(incoming)
             if update.callback_query is not None:
-                await self._answer_press(update, replies)
+                await self._answer_press(update)
+                await self._retire_pressed(update, replies)
             if item is not None and await self.inbox.later_in_group(item):
                 return  # a later photo of the album answers for all of them
             await self.send_replies(chat.id, replies)
             self._after(incoming)
+
+    def _is_text_part(self, message: Message) -> bool:
+        """A long text may be the first part of one the client split (Telegram
+        apps cut a text over 4,096 characters into several messages), and any
+        text right after such a part may be its continuation."""
+        text = message.text
+        if text is None or text.startswith("/"):
+            return False
+        return len(text) >= SPLIT_PART or str(message.chat.id) in self._text_parts
+
+    async def _text_part(self, item: Stored, message: Message) -> bool:
+        """The parts of a text the client split arrive as separate updates
+        within a moment; they are joined and handled as the one text the
+        member wrote (so the description is all of it, not its last part).
+        Waits until `text_wait` after the part arrived; if the chat's next
+        stored update is a text, this part is held (its update marked handled
+        with no answer) and True returned — the next part carries it.
+
+        Limitation: held parts are kept in this process's memory. If the
+        process stops between two parts, or another worker claims the next
+        part, the held part is lost from the join (the rest is still
+        handled). A redelivered, already handled part is not held again."""
+        if item.done:
+            return False
+        wait = (item.received_at - self.clock()).total_seconds() + self.text_wait
+        if wait > 0:
+            await asyncio.sleep(wait)
+        following = await self.inbox.next_in_chat(item)
+        message_after = (following or {}).get("message") or {}
+        text_after = message_after.get("text")
+        if not isinstance(text_after, str) or text_after.startswith("/"):
+            return False
+        await self.inbox.skip(item)
+        self._text_parts.setdefault(str(message.chat.id), []).append(message.text or "")
+        return True
+
+    def _joined(self, incoming: Incoming, message: Message) -> Incoming:
+        """`incoming` with the held earlier parts of its text in front."""
+        held = self._text_parts.pop(str(message.chat.id), None)
+        if not held or message.text is None:
+            return incoming
+        return Incoming.from_text(CHANNEL, incoming.sender, incoming.chat,
+                                  "".join(held) + message.text,
+                                  language=incoming.language,
+                                  delivery_id=incoming.delivery_id)
 
     def _after(self, incoming: Incoming) -> None:
         self.on_queued()
@@ -315,15 +425,43 @@ class TelegramChannel:
                         text=message.caption, language=user.language_code,
                         delivery_id=str(update_id))
 
-    async def _answer_press(self, update: Update, replies: list[Reply]) -> None:
-        """Every press gets an answer (Telegram shows a spinner until then)."""
+    async def _answer_press(self, update: Update) -> None:
+        """Every press gets an answer (Telegram shows a spinner until then) —
+        an empty one: the answer itself is the message that follows, and a
+        pop-up repeating it would say everything twice."""
         query = update.callback_query
         assert query is not None
-        note = replies[0].text[:190] if replies else None
         try:
-            await query.answer(text=note)
+            await query.answer()
         except BadRequest as error:  # too old to answer: the message still goes out
             log.info("answering a button press: %s", error)
+
+    async def _retire_pressed(self, update: Update, replies: list[Reply]) -> None:
+        """Edit the pressed message: its buttons go, and a line says what the
+        press did — so an alert no longer offers 签收 after it was done, and a
+        summary no longer offers 发送呼叫 (the WeCom channel does the same with
+        its cards). A press that changed nothing and left the buttons good
+        (`Reply.keeps_pressed`), or a redelivery (no answer), leaves it."""
+        query = update.callback_query
+        assert query is not None
+        if not replies or replies[0].keeps_pressed:
+            return
+        message = query.message
+        try:
+            if not isinstance(message, Message):  # too old to be sent to us whole
+                await query.edit_message_reply_markup(reply_markup=None)
+                return
+            done = outcome(query.data or "", pressed_label(message, query.data or ""), replies)
+            if message.text is not None:
+                text = message.text + "\n\n" + done
+                await query.edit_message_text(text[:TEXT_LIMIT], reply_markup=None)
+            elif message.caption is not None:
+                caption = message.caption + "\n\n" + done
+                await query.edit_message_caption(caption[:CAPTION_LIMIT], reply_markup=None)
+            else:
+                await query.edit_message_reply_markup(reply_markup=None)
+        except BadRequest as error:  # not modified, too old to edit: the answer still goes out
+            log.info("retiring the buttons of a pressed message: %s", error)
 
     # --- out ------------------------------------------------------------------
 
@@ -378,11 +516,14 @@ class TelegramChannel:
                 one = message if isinstance(message, Message) else message[0]
                 first = str(one.message_id)
 
+        async def send_document(data: bytes, filename: str) -> None:
+            # The one sendDocument path: photos sent as files and `Reply.documents`.
+            await send(partial(bot.send_document, chat, InputFile(data, filename=filename)))
+
         async def as_documents(originals: Sequence[bytes]) -> None:
             for data in originals:
                 try:
-                    await send(partial(bot.send_document, chat, data,
-                                       filename="photo." + _extension(data)))
+                    await send_document(data, "photo." + _extension(data))
                 except BadRequest as error:
                     log.warning("telegram: a photo refused even as a document: %s", error)
 
@@ -392,6 +533,13 @@ class TelegramChannel:
 
         for reply in replies:
             markup = keyboard(reply)
+            if reply.share_location:
+                self._reply_keyboards.add(chat)
+            elif markup is None and chat in self._reply_keyboards:
+                # The location question is over: take its keyboard away with the
+                # next message that has no buttons of its own.
+                markup = ReplyKeyboardRemove()
+                self._reply_keyboards.discard(chat)
             fitted = await asyncio.to_thread(self._fitted, reply.photos)
             photos = [(original, photo) for original, photo in fitted if photo is not None]
             documents = [original for original, photo in fitted if photo is None]
@@ -422,6 +570,9 @@ class TelegramChannel:
                 last = index == len(pieces) - 1
                 await send(partial(bot.send_message, chat, piece,
                                    reply_markup=markup if last else None))
+            for document in reply.documents:
+                data = await asyncio.to_thread(self.ctx.media.read, document.sha256)
+                await send_document(data, document.name)
         return first
 
     def _fitted(self, shas: Sequence[str]) -> list[tuple[bytes, bytes | None]]:

@@ -270,7 +270,7 @@ class WeComClient:
         return str((await self._send(userid, "image", {"media_id": media_id})).get("msgid", ""))
 
     async def send_file(self, userid: str, media_id: str) -> str:
-        """A file message of an uploaded `media_id`; its msgid."""
+        """A file message of an uploaded `media_id` (type file); its msgid."""
         return str((await self._send(userid, "file", {"media_id": media_id})).get("msgid", ""))
 
     async def send_template_card(self, userid: str, card: dict[str, Any]) -> tuple[str, str]:
@@ -288,10 +288,14 @@ class WeComClient:
             "response_code": response_code, "button": {"replace_name": replace_name}})
 
     async def upload_image(self, data: bytes, content_type: str = "image/jpeg",
-                           filename: str = "photo.jpg", kind: str = "image") -> str:
-        """Upload a temporary image (or, `kind` "file", any file) through
-        `media/upload`, valid three days; its media_id."""
-        answer = await self._api("POST", "/cgi-bin/media/upload", params={"type": kind},
+                           filename: str = "photo.jpg") -> str:
+        """Upload a temporary image (`media/upload`, valid three days); its media_id."""
+        return await self.upload(data, content_type, filename, "image")
+
+    async def upload(self, data: bytes, content_type: str, filename: str,
+                     media_type: str = "file") -> str:
+        """Upload a temporary `media_type` (image, file…; valid three days); its media_id."""
+        answer = await self._api("POST", "/cgi-bin/media/upload", params={"type": media_type},
                                  files={"media": (filename, data, content_type)})
         return str(answer["media_id"])
 
@@ -565,7 +569,7 @@ class WeComChannel:
                 replies = await asyncio.to_thread(self.conversations.handle, incoming,
                                                   self.clock())
                 self.on_queued()
-                if click is not None and replies:
+                if click is not None and replies and not replies[0].keeps_pressed:
                     await self._update_card(user, click, replies)
                 await self.send_replies(user, replies, None, attempts=ANSWER_ATTEMPTS)
             except ChannelError as error:
@@ -591,6 +595,9 @@ class WeComChannel:
         if kind == "image":
             photo = await self._download(str(message.media_id), user)
             return Incoming(CHANNEL, user, user, photo=photo, delivery_id=delivery), None
+        if kind == "file":  # e.g. a filled-in Excel sheet; as on Telegram, in `photo`
+            data = await self._download(str(fields.get("MediaId") or ""), user)
+            return Incoming(CHANNEL, user, user, photo=data, delivery_id=delivery), None
         if kind == "location":
             try:
                 where = Location(float(message.location_x), float(message.location_y))
@@ -684,17 +691,22 @@ class WeComChannel:
             buttons = reply.all_buttons
             if not buttons:
                 await text(reply.text)
-                continue
-            cards, too_long = template_cards(reply.text, buttons, call_id)
-            if too_long:
-                await text(reply.text)
-            for card in cards:
-                msgid, _ = await _trying(attempts, self.client.send_template_card,
-                                         userid, card)
-                await asyncio.to_thread(outbox.remember_card, self.ctx, card["task_id"],
-                                        {b["key"]: b["text"] for b in card["button_list"]},
-                                        self.clock())
-                sent(msgid)
+            else:
+                cards, too_long = template_cards(reply.text, buttons, call_id)
+                if too_long:
+                    await text(reply.text)
+                for card in cards:
+                    msgid, _ = await _trying(attempts, self.client.send_template_card,
+                                             userid, card)
+                    await asyncio.to_thread(outbox.remember_card, self.ctx, card["task_id"],
+                                            {b["key"]: b["text"] for b in card["button_list"]},
+                                            self.clock())
+                    sent(msgid)
+            for document in reply.documents:
+                data = await asyncio.to_thread(self.ctx.media.read, document.sha256)
+                media_id = await _trying(attempts, self.client.upload, data,
+                                         "application/octet-stream", document.name)
+                sent(await _trying(attempts, self.client.send_file, userid, media_id))
         return first
 
     async def _media_id(self, sha: str) -> tuple[str, str] | None:
@@ -719,7 +731,7 @@ class WeComChannel:
             filename = "photo." + (content_type.split("/")[1].replace("jpeg", "jpg")
                                    if image_type(data) else "bin")
             try:
-                media_id = await self.client.upload_image(data, content_type, filename, kind)
+                media_id = await self.client.upload(data, content_type, filename, kind)
             except WeComError as error:
                 if not error.permanent:
                     raise

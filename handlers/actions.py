@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from handlers import cards
+from handlers import audience, burden, cards
 from handlers.buttons import Press
 from handlers.dialogs import DialogState
 from handlers.errors import describe
@@ -22,8 +22,8 @@ from handlers.messages import Button, Reply
 from handlers.raising import RAISE
 from handlers.turn import Flow, Turn
 from models import RatingLevel
-from workflows import calls, queries
-from workflows.errors import WorkflowError
+from workflows import calls, queries, queues
+from workflows.errors import NotAllowed, WorkflowError
 from workflows.lifecycle import Action
 from workflows.photos import MAX_PHOTOS, Photo, check_photo
 
@@ -53,17 +53,36 @@ def press(turn: Turn, pressed: Press) -> list[Reply]:
             return _done(turn, call_id, N_("%(number)s is withdrawn."))
         action, flow = _NEEDS_INPUT[pressed.action]
         view = queries.check_may(turn.ctx, call_id, turn.member_id, action)
+    except NotAllowed as error:
+        return turn.say(_moved_away(turn, call_id) or describe(turn.t, error))
     except WorkflowError as error:
         return turn.say(describe(turn.t, error))
     current = turn.dialog
     if current is not None and current.flow in FLOWS:
         if current.flow == flow and current.data.get("call") == call_id:
             return [FLOWS[flow].prompt(turn, current)]  # the same button again: same question
-        return [Reply(turn._("Please finish or /cancel what you are doing first.")),
-                FLOWS[current.flow].prompt(turn, current)]
+        # The pressed button is still good once this is done: keep it (keeps_pressed).
+        return [Reply(turn._("Please finish or /cancel what you are doing first."),
+                      keeps_pressed=True), FLOWS[current.flow].prompt(turn, current)]
     first = {"extension": "days", "resolve": "evidence", "rate": "level"}.get(flow, "note")
     state = turn.begin(flow, first, call=call_id, number=view.number, photos=[])
     return [FLOWS[flow].prompt(turn, state)]
+
+
+def _moved_away(turn: Turn, call_id: int) -> str | None:
+    """For a department's member pressing an old alert of a call that left
+    the department: where it went (else None)."""
+    if not audience.sees_department_calls(turn.member) or not queues.left_department(
+            turn.ctx, call_id, turn.member.unit_id):
+        return None
+    view = queries.call_view(turn.ctx, call_id)
+    if view.lead_department:
+        text = turn._("%(number)s was reassigned to %(department)s; it is no longer your "
+                      "department's.", number=view.number, department=view.lead_department)
+    else:
+        text = turn._("%(number)s went back to the command centre to be rerouted; it is no "
+                      "longer your department's.", number=view.number)
+    return turn.t.join(text, turn._("Nothing was changed."))
 
 
 def _done(turn: Turn, call_id: int, message: str) -> list[Reply]:
@@ -267,6 +286,8 @@ class RateFlow:
 
 FLOWS: dict[str, Flow] = {
     "raise": RAISE,
+    burden.COMPOSE: burden.COMPOSER,
+    burden.ANSWER: burden.ANSWERER,
     "respond": NoteFlow(
         N_("What are you doing about %(number)s? Type your response."),
         lambda turn, call_id, text: calls.respond(turn.ctx, call_id, turn.member_id,

@@ -4,6 +4,8 @@ Grammar (all ASCII, well under Telegram's 64 bytes):
 
 - `c:<action>:<call id>` — an action on a call, e.g. `c:ack:12`;
 - `q:<action>:<request id>` — a decision on a request, `q:apr:5`;
+- `d:<action>:<data request id>` — a data request: `d:ans:3` (a town
+  answers), `d:apr:3` (the command centre approves it out of plan);
 - `f:<nonce>:<value>` — an answer inside a conversation; the nonce is the
   dialog's, so a button of a finished or older conversation is recognised;
 - `l:<locale>` — a language.
@@ -21,8 +23,9 @@ from handlers.messages import Button
 
 CALL_ACTIONS = frozenset({"ack", "rsp", "ext", "ret", "res", "cfm", "rej", "wd", "add"})
 REQUEST_ACTIONS = frozenset({"apr", "ref"})
+DATA_ACTIONS = frozenset({"ans", "apr"})
 _PATTERN = re.compile(
-    r"^(?:(?P<kind>[cq]):(?P<action>[a-z]{2,3}):(?P<target>\d{1,12})"
+    r"^(?:(?P<kind>[cqd]):(?P<action>[a-z]{2,3}):(?P<target>\d{1,12})"
     r"|f:(?P<nonce>[0-9a-f]{6}):(?P<value>[A-Za-z0-9_?.-]{1,40})"
     r"|l:(?P<locale>[A-Za-z_]{2,8}))$"
 )
@@ -32,7 +35,7 @@ _PATTERN = re.compile(
 class Press:
     """A parsed button press."""
 
-    kind: str  # "call", "request", "flow" or "lang"
+    kind: str  # "call", "request", "data", "flow" or "lang"
     action: str = ""
     target: int = 0
     nonce: str = ""
@@ -48,6 +51,8 @@ def parse(data: str) -> Press | None:
         return Press("call", action=match["action"], target=int(match["target"]))
     if match["kind"] == "q" and match["action"] in REQUEST_ACTIONS:
         return Press("request", action=match["action"], target=int(match["target"]))
+    if match["kind"] == "d" and match["action"] in DATA_ACTIONS:
+        return Press("data", action=match["action"], target=int(match["target"]))
     if match["nonce"]:
         return Press("flow", nonce=match["nonce"], value=match["value"])
     if match["locale"]:
@@ -67,6 +72,11 @@ def call_button(label: str, action: str, call_id: int) -> Button:
 def request_button(label: str, action: str, request_id: int) -> Button:
     assert action in REQUEST_ACTIONS
     return Button(label, f"q:{action}:{request_id}")
+
+
+def data_button(label: str, action: str, data_request_id: int) -> Button:
+    assert action in DATA_ACTIONS
+    return Button(label, f"d:{action}:{data_request_id}")
 
 
 def flow_button(label: str, nonce: str, value: str) -> Button:

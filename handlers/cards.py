@@ -42,6 +42,16 @@ def deadlines(t: Translator, view: CallView) -> str:
     )
 
 
+def time_left(t: Translator, limit: str, due: datetime, now: datetime) -> str:
+    """How long is left to meet the deadline `due` of `limit` (or how late it is)."""
+    what = t._(labels.LIMIT.get(str(limit), "resolve"))
+    if due >= now:
+        return t._("%(left)s left to %(what)s (by %(due)s)", left=t.duration(due - now),
+                   what=what, due=_when(t, due))
+    return t._("%(late)s late to %(what)s (was due %(due)s)", late=t.duration(now - due),
+               what=what, due=_when(t, due))
+
+
 def card(t: Translator, view: CallView) -> str:
     """The call in full, as an alert or a notice shows it."""
     item = view.item_name or t._("not sure (the command centre routes it)")
@@ -52,7 +62,7 @@ def card(t: Translator, view: CallView) -> str:
         + (f" ({view.domain_name})" if view.domain_name else ""),
         t._("From: %(caller)s, %(unit)s", caller=view.caller_name, unit=view.unit_name),
         t._("Raised: %(when)s", when=t.datetime(view.raised_at)),
-        "「" + _clip(view.text) + "」",
+        "「" + clip(view.text) + "」",
     ]
     if view.source:
         lines.insert(3, t._("Raised by the system %(source)s (Open311)", source=view.source))
@@ -78,7 +88,8 @@ def card(t: Translator, view: CallView) -> str:
     return "\n".join(lines)
 
 
-def _clip(text: str) -> str:
+def clip(text: str) -> str:
+    """`text`, cut to what a card shows."""
     return text if len(text) <= MAX_SHOWN_TEXT else text[:MAX_SHOWN_TEXT] + "…"
 
 

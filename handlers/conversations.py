@@ -11,14 +11,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
-from handlers import actions, board, dialogs, dispatch, general, raising, registration
+from handlers import (
+    actions,
+    audience,
+    board,
+    burden,
+    dialogs,
+    dispatch,
+    freetext,
+    general,
+    raising,
+    registration,
+)
 from handlers.buttons import parse
 from handlers.i18n import Translator
-from handlers.messages import Incoming, Reply
+from handlers.messages import Incoming, Reply, compact
 from handlers.turn import Turn
 from models import HandledUpdate, session_scope
 from workflows import queries
@@ -35,16 +47,20 @@ COMMANDS: dict[str, Callable[[Turn], list[Reply]]] = {
     "cancel": general.cancel,
     "stats": dispatch.stats,
     "overdue": dispatch.overdue,
+    "queue": dispatch.queue,
     "find": dispatch.find,
     "assign": dispatch.assign,
     "approve": lambda turn: dispatch.decide(turn, approve=True),
     "refuse": lambda turn: dispatch.decide(turn, approve=False),
     "invite": registration.invite,
     "board": board.login_link,
+    "request": burden.start,
+    "answer": burden.answer_command,
+    "burden": burden.report,
 }
 
 # Commands that leave a dialog in progress as it is, with its question asked again.
-_KEEPS_DIALOG = frozenset(COMMANDS) - {"cancel", "call"}
+_KEEPS_DIALOG = frozenset(COMMANDS) - {"cancel", "call", "request"}
 
 
 class Conversations:
@@ -74,16 +90,22 @@ class Conversations:
             dialog=dialogs.load(self.ctx, msg.channel, dialogs.chat_key(msg.chat, msg.sender)),
         )
         if msg.command is not None:
-            return self._command(turn)
+            return compact(self._command(turn))
         if msg.button is not None:
-            return self._button(turn)
+            return compact(self._button(turn))
         if turn.dialog is not None:
             flow = actions.FLOWS.get(turn.dialog.flow)
             if flow is None:  # a flow from an older version: start afresh
                 turn.end()
             else:
-                return flow.on_input(turn, turn.dialog)
-        return turn.say(turn._("Send /call to raise a call, or /help to see what you can do."))
+                typed = _typed_button(turn, flow.prompt(turn, turn.dialog))
+                if typed is not None:  # the label of a key of Telegram's reply keyboard
+                    turn.msg = replace(msg, text=None, button=typed)
+                    return compact(self._button(turn))
+                return compact(flow.on_input(turn, turn.dialog))
+        if (msg.photo is not None or msg.location is not None) and audience.raises_calls(member):
+            return compact(raising.start_with(turn))
+        return compact(freetext.answer(turn))
 
     def _seen(self, msg: Incoming, now: datetime) -> bool:
         """True when this delivery was handled before (platforms redeliver
@@ -140,6 +162,8 @@ class Conversations:
             return actions.press(turn, pressed)
         if pressed.kind == "request":
             return dispatch.press(turn, pressed)
+        if pressed.kind == "data":
+            return burden.press(turn, pressed)
         if pressed.kind == "lang":
             return general.switch(turn, pressed.value)
         dialog = turn.dialog
@@ -149,3 +173,12 @@ class Conversations:
         if pressed.value == "x":
             return general.cancel(turn)
         return actions.FLOWS[dialog.flow].on_button(turn, dialog, pressed.value)
+
+
+def _typed_button(turn: Turn, prompt: Reply) -> str | None:
+    """The data of the pending question's button whose label the member
+    typed (what a key of a reply keyboard sends), or None."""
+    typed = (turn.msg.text or "").strip()
+    if not typed or turn.msg.photo is not None:
+        return None
+    return next((b.data for b in prompt.all_buttons if b.label.strip() == typed), None)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers import cards
-from handlers.buttons import Press
+from handlers import audience, cards
+from handlers.buttons import Press, request_button
 from handlers.errors import describe
 from handlers.i18n import Translator
 from handlers.messages import Reply
 from handlers.turn import Turn
-from workflows import access, calls, queries
+from models import RequestKind
+from workflows import access, calls, queries, queues
 from workflows.access import Command
 from workflows.errors import WorkflowError
 from workflows.stats import CHAT, Period, report
@@ -96,6 +97,38 @@ def find(turn: Turn) -> list[Reply]:
     if len(views) == 1:
         return turn.say(cards.card(turn.t, views[0]), photos=views[0].raise_photos)
     return turn.say("\n".join([turn._("Matching calls:")] + [cards.line(turn.t, v) for v in views]))
+
+
+def queue(turn: Turn) -> list[Reply]:
+    """`/queue`: calls to dispatch and requests to decide, the longest waiting first."""
+    if not audience.sees_dispatch_queue(turn.member):
+        return _refuse(turn)
+    waiting = queues.dispatch_queue(turn.ctx)
+    if not waiting:
+        return turn.say(turn._("Nothing waits for the command centre."))
+    t = turn.t
+    replies = [Reply(t._("Waiting for the command centre, the longest waiting first:"))]
+    for item in waiting:
+        request = item.request
+        if request is None:
+            text = "\n".join([cards.line(t, item.view),
+                              t._("Dispatch it with /assign %(number)s <department code>.",
+                                  number=item.view.number)])
+            replies.append(Reply(text))
+            continue
+        if request.kind is RequestKind.EXTENSION:
+            head = t._("Request %(request)s: the department asks for %(days)s more working "
+                       "days for %(number)s.", request=request.id, days=request.days,
+                       number=item.view.number)
+        else:
+            head = t._("Request %(request)s: the department returns %(number)s as misrouted.",
+                       request=request.id, number=item.view.number)
+        text = "\n".join([head, cards.line(t, item.view), t._("Note: %(note)s",
+                                                              note=request.reason)])
+        buttons = ((request_button(t._("Approve"), "apr", request.id or 0),
+                    request_button(t._("Refuse"), "ref", request.id or 0)),)
+        replies.append(Reply(text, buttons))
+    return replies
 
 
 def assign(turn: Turn) -> list[Reply]:

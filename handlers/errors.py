@@ -90,4 +90,4 @@ def describe(t: Translator, error: WorkflowError) -> str:
             text = t._("This can no longer be done.")
     else:
         text = t._("That was refused.")
-    return text + " " + t._("Nothing was changed.")
+    return t.join(text, t._("Nothing was changed."))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from handlers import cards
+from handlers import audience, cards
 from handlers.buttons import lang_button
 from handlers.i18n import N_, parse_locale
 from handlers.labels import LANGUAGE_NAMES
 from handlers.messages import Reply
 from handlers.turn import Turn
 from models import Locale
-from workflows import access, members, queries
+from workflows import access, members, queries, queues
 from workflows.access import Command, Permission
 
 # Each line is shown to whoever `workflows.access` lets run its command;
@@ -17,10 +17,18 @@ from workflows.access import Command, Permission
 _DEPARTMENT = "department"
 _HELP: list[tuple[Command | Permission | str | None, str]] = [
     (Command.CALL, N_("/call: raise a call for help")),
-    (Command.MINE, N_("/mine: my calls, to withdraw or confirm them")),
+    (Command.CALL, N_("/mine: my calls, to withdraw or confirm them")),
+    (Command.CALL, N_("Or just send a photo of the problem: it starts a call")),
     (_DEPARTMENT,
      N_("Alerts come with buttons: acknowledge, respond, ask for an extension, return, "
         "resolve")),
+    (_DEPARTMENT,
+     N_("/mine: your department's open calls, most urgent first, with their buttons")),
+    (Command.QUEUE, N_("/queue: calls and requests waiting for a decision")),
+    (Command.ANSWER, N_("/answer: data requests your town has yet to answer")),
+    (Command.REQUEST,
+     N_("/request: ask the towns for data (数据报送), after checking what was reported")),
+    (Command.BURDEN, N_("/burden [YYYY-MM]: the form-burden report")),
     (Command.STATS, N_("/stats [YYYY-MM]: the month's figures and ranking")),
     (Command.OVERDUE, N_("/overdue: calls past a deadline")),
     (Command.FIND, N_("/find <number or words>: find calls")),
@@ -77,8 +85,13 @@ def cancel(turn: Turn) -> list[Reply]:
 
 
 def mine(turn: Turn) -> list[Reply]:
-    """`/mine`: the caller's latest calls, each with what can be done now."""
-    if not access.may(turn.actor, Command.MINE):
+    """`/mine`: a caller's latest calls, or a liaison's or head's department's
+    open calls, most urgent first — each with what can be done now."""
+    if audience.sees_department_calls(turn.member):
+        return _department_calls(turn)
+    if not audience.raises_calls(turn.member):
+        if audience.sees_dispatch_queue(turn.member):
+            return turn.say(turn._("What waits for the command centre is in /queue."))
         return turn.say(turn._("Only town and village staff raise calls."))
     views = queries.calls_of_caller(turn.ctx, turn.member_id)
     if not views:
@@ -87,4 +100,18 @@ def mine(turn: Turn) -> list[Reply]:
     for view in views:
         buttons = cards.caller_buttons(turn.t, view)
         replies.append(Reply(cards.line(turn.t, view), tuple(tuple(r) for r in buttons)))
+    return replies
+
+
+def _department_calls(turn: Turn) -> list[Reply]:
+    waiting = queues.department_calls(turn.ctx, turn.member.unit_id)
+    if not waiting:
+        return turn.say(turn._("Your department has no open calls."))
+    replies = [Reply(turn._("Your department's open calls, most urgent first:"))]
+    for item in waiting:
+        text = cards.line(turn.t, item.view)
+        if item.due is not None and item.limit is not None:
+            text += "\n" + cards.time_left(turn.t, item.limit, item.due, turn.now)
+        buttons = cards.department_buttons(turn.t, item.view, item.role)
+        replies.append(Reply(text, tuple(tuple(r) for r in buttons)))
     return replies

@@ -94,6 +94,12 @@ class Translator:
         text = self._catalog.gettext(message)
         return text % params if params else text
 
+    def join(self, *sentences: str) -> str:
+        """Sentences as one text: Chinese sentences follow each other with no
+        space (their full stops are full-width); English ones with one."""
+        glue = " " if self.locale is Locale.EN else ""
+        return glue.join(s.strip() for s in sentences if s.strip())
+
     def datetime(self, moment: datetime) -> str:
         """A moment as local date and time, e.g. 2025年10月9日 18:00 / Oct 9, 2025, 6:00 PM."""
         local = moment.astimezone(self.tz)

@@ -14,6 +14,10 @@ from workflows.access import Actor, Command
 _MENU: list[tuple[str, Command | None, str]] = [
     ("call", Command.CALL, N_("Raise a call")),
     ("mine", Command.MINE, N_("My calls")),
+    ("queue", Command.QUEUE, N_("Waiting for a decision")),
+    ("answer", Command.ANSWER, N_("Answer data requests")),
+    ("request", Command.REQUEST, N_("Ask the towns for data")),
+    ("burden", Command.BURDEN, N_("Form-burden report")),
     ("stats", Command.STATS, N_("Monthly figures")),
     ("overdue", Command.OVERDUE, N_("Overdue calls")),
     ("find", Command.FIND, N_("Find calls")),

@@ -7,7 +7,7 @@ platform object, so every channel shares them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 CHANNELS = ("telegram", "wecom", "console")
 
@@ -29,7 +29,9 @@ class Incoming:
     - `channel`: "telegram", "wecom" or "console"; `sender`: the platform's
       user id as text (the member code on the console); `chat`: the chat id.
     - `command` without the slash, lower case, with its `args`.
-    - `photo`: the bytes, already downloaded by the adapter.
+    - `photo`: the bytes, already downloaded by the adapter — of a photo, or
+      of a file sent as a document (an Excel sheet filled in, for instance):
+      each conversation checks what it accepts.
     - `button`: the data of the pressed button.
     - `language`: the platform's hint (e.g. Telegram's `language_code`).
     - `delivery_id`: the platform's id of this delivery, so a redelivery is
@@ -78,15 +80,56 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A file to send with a reply (e.g. an Excel sheet to fill in): its file
+    name as the member sees it, and its bytes in the media store by SHA-256."""
+
+    name: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Reply:
-    """One message to send: text, rows of buttons under it, and photos from
-    the media store (by SHA-256) sent with it as one album. Whether a reply
-    edits an earlier message is the adapter's business."""
+    """One message to send: text, rows of buttons under it, photos from the
+    media store (by SHA-256) sent with it as one album, and files (`documents`)
+    sent after it. Whether a reply
+    edits an earlier message is the adapter's business.
+
+    `share_location`, when set, is the label of a "share my location" key
+    for channels that can ask for a location with one tap (Telegram's reply
+    keyboard with `request_location`); such a channel shows the reply's
+    buttons as keys of that keyboard too, which send their label as text —
+    and a typed label is a press of that button (see `Conversations`). Other
+    channels ignore it: their members share a location from the app's menu.
+
+    `keeps_pressed` marks the answer to a press that changed nothing and left
+    the pressed message's buttons as good as before (e.g. "finish what you
+    are doing first"): a channel that retires pressed buttons leaves them.
+    """
 
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     photos: tuple[str, ...] = field(default=())
+    share_location: str | None = None
+    keeps_pressed: bool = False
+    documents: tuple[Document, ...] = field(default=())
 
     @property
     def all_buttons(self) -> list[Button]:
         return [button for row in self.buttons for button in row]
+
+
+def compact(replies: list[Reply]) -> list[Reply]:
+    """One message where one suffices: a reply of text alone (a refusal, a
+    reminder) is joined to the one after it ("Nothing was changed." and the
+    question asked again become one message), so a turn sends fewer
+    messages to a chat Telegram allows about one a second."""
+    joined: list[Reply] = []
+    for reply in replies:
+        last = joined[-1] if joined else None
+        if last is not None and not last.buttons and not last.photos and not reply.photos:
+            joined[-1] = replace(reply, text=last.text + "\n" + reply.text,
+                                 keeps_pressed=last.keeps_pressed or reply.keeps_pressed)
+        else:
+            joined.append(reply)
+    return joined

@@ -22,6 +22,12 @@ the buttons the member can press. Templates:
 | daily_digest | day, open, open_count, overdue, overdue_count | (heads) the morning digest |
 | monthly_report | period, raised, closed | (command centre) last month |
 | calendar_warning | years, first_day | (admins) the calendar runs out |
+| data_request | request_id | (town cadres) a data request, with Answer |
+| data_reminder | request_id, step, repeat | (town cadres) a gentle reminder, with Answer |
+| data_request_flagged | request_id, flag | (supervisors, dispatchers) out of plan; Approve |
+| data_request_approved | request_id | (the department) approved out of plan |
+| data_answered | request_id, town_id, reused | (the department) a town's answer |
+| burden_report | period | (supervisors) the month's form burden, with its chart |
 """
 
 from __future__ import annotations
@@ -31,15 +37,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from handlers import cards, labels
-from handlers.buttons import request_button
+from handlers import burden, cards, labels
+from handlers.buttons import data_button, request_button
 from handlers.i18n import Translator
-from handlers.messages import Button, Reply
+from handlers.messages import Button, Document, Reply
 from models import Member, ParticipantRole, Role
+from workflows import burden as burden_rules
 from workflows import queries
 from workflows.context import Context
 from workflows.errors import NotFound
 from workflows.queries import CallView
+from workflows.stats import Period
 
 MAX_DEPARTMENT_LIST = 30
 
@@ -205,7 +213,7 @@ def _nudge(n: Notice) -> list[Reply]:
                    headline=headline, number=n.number, what=what, due=due)
     repeat = int(n.params.get("repeat") or 0)
     if repeat:
-        text += " " + t._("(repeated %(count)s times)", count=repeat)
+        text = t.join(text, t._("(repeated %(count)s times)", count=repeat))
     if n.params.get("supervision_number") and n.view is None:  # else the card shows it
         text += "\n" + t._("Supervision order: %(order)s", order=n.params["supervision_number"])
     if step == "accountability" and n.params.get("event_id") and repeat == 0:
@@ -292,6 +300,105 @@ def _undeliverable(n: Notice) -> list[Reply]:
     return n.reply(text)
 
 
+def _data_request_view(n: Notice) -> burden_rules.RequestView | None:
+    try:
+        return burden_rules.request_view(n.ctx, int(n.params.get("request_id") or 0))
+    except NotFound:
+        return None
+
+
+def _answer_button(n: Notice, view: burden_rules.RequestView) -> list[list[Button]]:
+    return [[data_button(n.t._("Answer"), "ans", view.id)]]
+
+
+def _data_request(n: Notice) -> list[Reply]:
+    """To a town's cadres: a department asks for data."""
+    view = _data_request_view(n)
+    if view is None:
+        return n.reply(n.t._("A data request was withdrawn."))
+    from handlers.burden_export import answer_sheet
+
+    text = "\n".join([n.t._("Your town is asked for data."),
+                      burden.describe_request(n.t, view),
+                      n.t._("Answer with the button, field by field, or fill in the attached "
+                            "Excel sheet and send it back here.")])
+    sheet = Document(f"{view.number}.xlsx", n.ctx.media.put(answer_sheet(n.t, view)))
+    rows = tuple(tuple(row) for row in _answer_button(n, view))
+    return [Reply(text, rows, documents=(sheet,))]
+
+
+def _data_reminder(n: Notice) -> list[Reply]:
+    """To a town's cadres who have not answered: a reminder, never more."""
+    view = _data_request_view(n)
+    if view is None or view.status.value != "open":
+        return n.reply(n.t._("A data request no longer needs an answer."))
+    due = n.t.datetime(view.due_at) if view.due_at else "—"
+    if n.params.get("step") == "overdue":
+        text = n.t._("Reminder: %(number)s 「%(title)s」 from %(department)s was due %(due)s. "
+                     "Please answer when you can.", number=view.number, title=view.title,
+                     department=view.department, due=due)
+    else:
+        text = n.t._("Reminder: %(number)s 「%(title)s」 from %(department)s is due by "
+                     "%(due)s.", number=view.number, title=view.title,
+                     department=view.department, due=due)
+    return n.reply(text, _answer_button(n, view))
+
+
+def _data_request_flagged(n: Notice) -> list[Reply]:
+    """To the supervision office and the command centre: out of plan."""
+    view = _data_request_view(n)
+    if view is None:
+        return n.reply(n.t._("A data request was withdrawn."))
+    text = "\n".join([n.t._("Out-of-plan data request (计划外) sent to %(count)s towns:",
+                             count=view.towns_asked), burden.describe_request(n.t, view)])
+    buttons: list[list[Button]] = []
+    if n.member.role in (Role.DISPATCHER, Role.ADMIN) and not view.approved:
+        buttons = [[data_button(n.t._("Approve"), "apr", view.id)]]
+    return n.reply(text, buttons)
+
+
+def _data_request_approved(n: Notice) -> list[Reply]:
+    view = _data_request_view(n)
+    number = view.number if view else "?"
+    return n.reply(n.t._("The command centre approved %(number)s although it is out of plan.",
+                         number=number))
+
+
+def _data_answered(n: Notice) -> list[Reply]:
+    """To the department: a town answered, with the values."""
+    view = _data_request_view(n)
+    if view is None:
+        return n.reply(n.t._("A data request was withdrawn."))
+    town_id = int(n.params.get("town_id") or 0)
+    found = [a for a in burden_rules.answers(n.ctx, view.id) if a.town_id == town_id]
+    text = n.t._("%(town)s answered %(number)s (%(answered)s of %(count)s towns).",
+                 town=found[0].town if found else "?", number=view.number,
+                 answered=view.towns_answered, count=view.towns_asked)
+    photos: tuple[str, ...] = ()
+    if found:
+        if found[0].reused:
+            text += " " + n.t._("No change since last time: the earlier answer was reused.")
+        text += "\n" + burden.values_text(n.t, view.fields, found[0].values)
+        photos = tuple(str(found[0].values[f["name"]]) for f in view.fields
+                       if f["kind"] == "photo" and f["name"] in found[0].values)
+    return n.reply(text, photos=photos)
+
+
+def _burden_report(n: Notice) -> list[Reply]:
+    """To the supervision office on the 1st: last month's form burden."""
+    from handlers.burden_export import chart_png, report_text
+
+    try:
+        period = Period.parse(str(n.params.get("period", "")), n.ctx.rules.tz)
+    except ValueError:
+        return n.reply(n.t._("The form burden report could not be made."))
+    result = burden_rules.burden_report(n.ctx, period)
+    photo = n.ctx.media.put(chart_png(n.t, result))
+    text = report_text(n.t, result) + "\n" + n.t._(
+        "Send /burden %(period)s to see it again.", period=period.label)
+    return n.reply(text, photos=(photo,))
+
+
 _TEMPLATES: dict[str, Callable[[Notice], list[Reply]]] = {
     "call_alert": _call_alert,
     "call_pending_dispatch": _call_pending_dispatch,
@@ -308,5 +415,11 @@ _TEMPLATES: dict[str, Callable[[Notice], list[Reply]]] = {
     "daily_digest": _daily_digest,
     "monthly_report": _monthly_report,
     "calendar_warning": _calendar_warning,
+    "data_request": _data_request,
+    "data_reminder": _data_reminder,
+    "data_request_flagged": _data_request_flagged,
+    "data_request_approved": _data_request_approved,
+    "data_answered": _data_answered,
+    "burden_report": _burden_report,
 }
 _NEEDS_CALL = frozenset({"call_alert", "call_pending_dispatch"})

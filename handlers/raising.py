@@ -1,26 +1,30 @@
-"""Raising a call (`/call`), for callers: domain → item (or "not sure") →
-description → photos → location → summary → confirm.
+"""Raising a call, for callers: domain → item (or "not sure") → description
+→ a photo or the location → summary → send.
 
-Kept short: a photo with a caption is the description and the first photo at
-once, and a location shared while photos are asked for ends the photos — so a
-typical call takes six inputs: /call, domain, item, photo with caption,
-location, confirm. Every answer is saved before the next question, and photos
-go to the media store as they arrive, so a restart loses nothing.
+Kept short, and in the order people think: photos and the location are taken
+at any step before the call is sent (a photo with a caption is the
+description too), and the summary comes as soon as the description and a
+photo or the location are in — the rest can still be added there. A caller
+may also start by just sending the photo (or location) instead of /call: it
+is kept, and the questions follow. So a call with a photo and a location
+takes six inputs: photo, domain, item, description, location, send (with
+/call first: seven). Every answer is saved before the next question, and
+photos go to the media store as they arrive, so a restart loses nothing.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from handlers import cards, dialogs
+from handlers import audience, cards, dialogs
 from handlers.dialogs import DialogState
 from handlers.errors import describe
 from handlers.messages import Reply
 from handlers.turn import Turn
-from models import Role
 from workflows import calls, queries
 from workflows.errors import WorkflowError
 from workflows.photos import MAX_PHOTOS, Photo, check_photo
+from workflows.text import blank, clean
 
 FLOW = "raise"
 MAX_PLACE = 500
@@ -28,7 +32,7 @@ MAX_PLACE = 500
 
 def start(turn: Turn) -> list[Reply]:
     """`/call`: only callers raise calls."""
-    if turn.member.role is not Role.CALLER:
+    if not audience.raises_calls(turn.member):
         return turn.say(turn._("Only town and village staff raise calls."))
     if turn.dialog is not None and turn.dialog.flow == FLOW:
         return [Reply(turn._("You are already raising a call.")),
@@ -37,12 +41,25 @@ def start(turn: Turn) -> list[Reply]:
     return [RAISE.prompt(turn, state)]
 
 
+def start_with(turn: Turn) -> list[Reply]:
+    """A caller sent a photo or a location with no conversation open: the
+    start of a call (what the brief's cadre does — photographs the drain).
+    It is kept (a caption is the description), and the questions follow."""
+    state = turn.begin(FLOW, "domain", photos=[])
+    replies = RAISE.on_input(turn, state)
+    if not state.data["photos"] and state.data.get("lat") is None:
+        turn.end()  # the photo was refused: nothing is kept, nothing is left open
+        return replies[:1]
+    kept = turn._("Raise a call with this? It is kept; answer the questions, or press Cancel.")
+    return [Reply(kept), *replies]
+
+
 def _summary(turn: Turn, data: dict[str, Any]) -> str:
     t = turn.t
     item = queries.item(turn.ctx, data["item"]) if data.get("item") else None
     lines = [t._("Please check your call:"),
              t._("Item: %(item)s", item=item.name if item else t._("not sure"))]
-    lines.append("「" + str(data.get("text", "")) + "」")
+    lines.append("「" + cards.clip(str(data.get("text", ""))) + "」")
     lines.append(t._("Photos: %(count)s", count=len(data.get("photos", []))))
     where = data.get("place")
     if data.get("lat") is not None:
@@ -51,88 +68,120 @@ def _summary(turn: Turn, data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _kept(turn: Turn, data: dict[str, Any]) -> str:
+    """What is already in the call, said under the domain and item questions."""
+    lines = []
+    if data.get("photos"):
+        lines.append(turn._("Photos: %(count)s", count=len(data["photos"])))
+    if data.get("lat") is not None:
+        lines.append(turn._("Place: %(place)s", place=f"{data['lat']:.5f}, {data['lon']:.5f}"))
+    return "".join("\n" + line for line in lines)
+
+
+# Steps of dialogs saved by an older version, and the step they are now.
+_OLD_STEPS = {"photos": "details", "location": "details"}
+
+
 class RaiseFlow:
     """The questions of raising a call, one per step."""
 
     def prompt(self, turn: Turn, state: DialogState) -> Reply:
-        t, step, data = turn.t, state.step, state.data
+        t, data = turn.t, state.data
+        step = _OLD_STEPS.get(state.step, state.step)
         cancel = turn.cancel_button(state)
         if step == "domain":
             rows = [[turn.choice(state, d.name, f"d{d.id}")] for d in queries.domains(turn.ctx)]
             rows.append([turn.choice(state, t._("Not sure"), "i?"), cancel])
-            return Reply(t._("Raise a call. Which domain is it?"), tuple(map(tuple, rows)))
+            return Reply(t._("Raise a call. Which domain is it?") + _kept(turn, data),
+                         tuple(map(tuple, rows)))
         if step == "item":
             domain = queries.domain(turn.ctx, int(data["domain"]))
             rows = [[turn.choice(state, i.name, f"i{i.id}")]
                     for i in queries.items(turn.ctx, int(data["domain"]))]
             rows.append([turn.choice(state, t._("Not sure"), "i?"), cancel])
-            return Reply(t._("Which item of %(domain)s?", domain=domain.name if domain else ""),
-                         tuple(map(tuple, rows)))
+            return Reply(t._("Which item of %(domain)s?", domain=domain.name if domain else "")
+                         + _kept(turn, data), tuple(map(tuple, rows)))
         if step == "text":
             return Reply(t._("Describe the problem in a few sentences. "
                              "You may send a photo with the description as its caption."),
                          ((cancel,),))
-        if step == "photos":
-            count = len(data.get("photos", []))
-            if count:
-                text = t._("Photo %(count)s of at most %(limit)s received. Send more, or press "
-                           "Done.", count=count, limit=MAX_PHOTOS)
-                button = turn.choice(state, t._("Done"), "next")
-            else:
-                text = t._("Send photos of the problem (up to %(limit)s), or press Skip.",
-                           limit=MAX_PHOTOS)
-                button = turn.choice(state, t._("Skip"), "next")
-            return Reply(text, ((button, cancel),))
-        if step == "location":
-            return Reply(t._("Share your location, or type the address, or press Skip."),
-                         ((turn.choice(state, t._("Skip"), "skip"), cancel),))
-        return Reply(_summary(turn, data),
-                     ((turn.choice(state, t._("Send the call"), "ok"), cancel),))
+        if step == "details":
+            return Reply(t._("Send a photo of the problem or share your location (or type the "
+                             "address). Or press Skip."),
+                         ((turn.choice(state, t._("Skip"), "skip"), cancel),),
+                         share_location=self._location_key(turn))
+        text = _summary(turn, data)
+        wants_location = data.get("lat") is None and not data.get("place")
+        if wants_location:
+            text += "\n" + t._("You may still send photos or share your location.")
+        return Reply(text, ((turn.choice(state, t._("Send the call"), "ok"), cancel),),
+                     share_location=self._location_key(turn) if wants_location else None)
+
+    def _location_key(self, turn: Turn) -> str:
+        return "📍 " + turn._("Share my location")
+
+    def take(self, turn: Turn, state: DialogState) -> str | None:
+        """Keep the photo or location of this message with the call in
+        progress; a refusal (not an image, too large, too many) is returned."""
+        msg, data = turn.msg, state.data
+        if msg.photo is not None:
+            if len(data.setdefault("photos", [])) >= MAX_PHOTOS:
+                return turn._("At most %(limit)s photos.", limit=MAX_PHOTOS)
+            try:
+                check_photo(msg.photo, turn.ctx.rules.max_photo_bytes)
+            except WorkflowError as error:
+                return describe(turn.t, error)
+            data["photos"].append(turn.ctx.media.put(msg.photo))
+        if msg.location is not None:
+            data["lat"], data["lon"] = msg.location.lat, msg.location.lon
+        return None
+
+    def _next(self, turn: Turn, state: DialogState) -> list[Reply]:
+        """After the description, a photo or the location: the summary once the
+        description and one of them are in, else the question still open."""
+        data = state.data
+        if state.step in ("text", "details", "summary") and data.get("text"):
+            has_place = data.get("photos") or data.get("lat") is not None or data.get("place")
+            if has_place:
+                state.step = "summary"
+            elif state.step == "text":
+                state.step = "details"
+        turn.keep(state)
+        return [self.prompt(turn, state)]
 
     def on_input(self, turn: Turn, state: DialogState) -> list[Reply]:
-        msg, t, step, data = turn.msg, turn.t, state.step, state.data
-        if step in ("domain", "item", "summary", "sending"):
-            return [Reply(t._("Please answer with the buttons.")), self.prompt(turn, state)]
-        if msg.photo is not None:
-            if step == "location" and len(data["photos"]) >= MAX_PHOTOS:
-                return [Reply(t._("At most %(limit)s photos.", limit=MAX_PHOTOS)),
-                        self.prompt(turn, state)]
-            problem = self._add_photo(turn, state, msg.photo)
+        msg, t, data = turn.msg, turn.t, state.data
+        state.step = _OLD_STEPS.get(state.step, state.step)
+        step = state.step
+        if step == "sending":
+            return [Reply(t._("Your call is being sent. If it is not in /mine in a minute, "
+                              "send /cancel and raise it again."))]
+        if msg.photo is not None or msg.location is not None:
+            problem = self.take(turn, state)
             if problem:
                 return [Reply(problem), self.prompt(turn, state)]
-            if step == "text" and msg.text and msg.text.strip():
-                problem = self._set_text(state, turn, msg.text)
+            if (step in ("domain", "item", "text") and msg.photo is not None
+                    and not blank(msg.text) and not data.get("text")):
+                problem = self._set_text(state, turn, msg.text or "")
                 if problem:
+                    turn.keep(state)  # the photo is kept; the caption was refused
                     return [Reply(problem), self.prompt(turn, state)]
-                state.step = "photos"
-            elif step == "text":
+            if step == "text" and not data.get("text"):
                 turn.keep(state)
-                return [Reply(t._("Photo received. Now please type the description."))]
-            if step == "photos" and len(data["photos"]) >= MAX_PHOTOS:
-                state.step = "location"
-            turn.keep(state)
-            return [self.prompt(turn, state)]
-        if msg.location is not None:
-            if step == "text":
-                return [Reply(t._("Please type the description first.")),
-                        self.prompt(turn, state)]
-            data["lat"], data["lon"] = msg.location.lat, msg.location.lon
-            state.step = "summary"
-            turn.keep(state)
-            return [self.prompt(turn, state)]
+                what = (t._("Photo received.") if msg.photo is not None
+                        else t._("Location received."))
+                return [Reply(t.join(what, t._("Now please type the description.")))]
+            return self._next(turn, state)
         text = msg.text or ""
+        if step in ("domain", "item", "summary"):
+            return [Reply(t._("Please answer with the buttons.")), self.prompt(turn, state)]
         if step == "text":
             problem = self._set_text(state, turn, text)
             if problem:
                 return [Reply(problem), self.prompt(turn, state)]
-            state.step = "photos"
-            turn.keep(state)
-            return [self.prompt(turn, state)]
-        if step == "photos":
-            return [Reply(t._("Send a photo, or press the button below.")),
-                    self.prompt(turn, state)]
-        # step == "location": a typed address
-        address = text.strip()
+            return self._next(turn, state)
+        # step == "details": a typed address
+        address = clean(text)
         if not address:
             return [Reply(t._("The address is empty. Type it, share a location, or press "
                               "Skip.")), self.prompt(turn, state)]
@@ -140,12 +189,10 @@ class RaiseFlow:
             return [Reply(t._("The %(field)s is too long: at most %(limit)s characters.",
                               field=t._("address"), limit=MAX_PLACE)), self.prompt(turn, state)]
         data["place"] = address
-        state.step = "summary"
-        turn.keep(state)
-        return [self.prompt(turn, state)]
+        return self._next(turn, state)
 
     def _set_text(self, state: DialogState, turn: Turn, text: str) -> str | None:
-        body = text.strip()
+        body = clean(text)
         if not body:
             return turn._("The %(field)s is empty. Please type it.", field=turn._("description"))
         if len(body) > calls.MAX_TEXT:
@@ -154,17 +201,9 @@ class RaiseFlow:
         state.data["text"] = body
         return None
 
-    def _add_photo(self, turn: Turn, state: DialogState, data: bytes) -> str | None:
-        try:
-            check_photo(data, turn.ctx.rules.max_photo_bytes)
-        except WorkflowError as error:
-            return describe(turn.t, error)
-        digest = turn.ctx.media.put(data)
-        state.data.setdefault("photos", []).append(digest)
-        return None
-
     def on_button(self, turn: Turn, state: DialogState, value: str) -> list[Reply]:
         t, data = turn.t, state.data
+        state.step = _OLD_STEPS.get(state.step, state.step)
         if state.step == "domain" and value.startswith("d") and value[1:].isdigit():
             if int(value[1:]) not in {d.id for d in queries.domains(turn.ctx)}:
                 return _unknown(turn, state)
@@ -179,9 +218,7 @@ class RaiseFlow:
                 return _unknown(turn, state)
             data["item"] = int(value[1:])
             state.step = "text"
-        elif state.step == "photos" and value == "next":
-            state.step = "location"
-        elif state.step == "location" and value == "skip":
+        elif state.step == "details" and value in ("skip", "next"):
             state.step = "summary"
         elif state.step == "summary" and value == "ok":
             return self._send(turn, state)
@@ -191,6 +228,8 @@ class RaiseFlow:
         else:
             return [Reply(t._("That button belongs to an earlier question; nothing changed.")),
                     self.prompt(turn, state)]
+        if state.step == "text" and data.get("text"):
+            return self._next(turn, state)  # a captioned photo came before the item
         turn.keep(state)
         return [self.prompt(turn, state)]
 

@@ -2,6 +2,14 @@
 every table on `SQLModel.metadata`."""
 
 from models.board import BoardLogin, BoardSession
+from models.burden import (
+    DataRequest,
+    DataRequestStatus,
+    DataRequestTown,
+    PlanFlag,
+    PlanItem,
+    PlanKind,
+)
 from models.calls import (
     Attachment,
     AttachmentStage,
@@ -40,6 +48,9 @@ __all__ = [
     "CallStatus",
     "CatalogItem",
     "Counter",
+    "DataRequest",
+    "DataRequestStatus",
+    "DataRequestTown",
     "Delivery",
     "Dialog",
     "Domain",
@@ -56,6 +67,9 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "ParticipantRole",
+    "PlanFlag",
+    "PlanItem",
+    "PlanKind",
     "Rating",
     "RatingLevel",
     "RequestKind",

@@ -85,6 +85,8 @@ READ_CALL = {"the caller", "lead liaison", "lead head", "assisting liaison", "as
 DISTRICT_READERS = {"dispatcher", "admin", "supervisor"}
 DECIDERS = {"dispatcher", "admin"}
 RAISERS = {"the caller", "another caller"}
+DEPARTMENT_PEOPLE = {"lead liaison", "lead head", "assisting liaison", "assisting head",
+                     "other department"}
 
 
 @pytest.mark.parametrize("name", ACTORS)
@@ -102,15 +104,30 @@ def test_permissions_by_role(name: str) -> None:
     assert access.may(who, Permission.USE_BOARD) is (
         name in DISTRICT_READERS | {"lead head", "assisting head"})
     assert access.may(who, Permission.RAISE_CALL) is (name in RAISERS)
+    # Every department's people list their own department's calls.
+    department = {"lead liaison", "lead head", "assisting liaison", "assisting head",
+                  "other department"}
+    assert access.may(who, Permission.LIST_DEPARTMENT_CALLS) is (name in department)
+    assert access.may(who, Permission.LIST_OWN_CALLS) is (name in RAISERS | department)
+    assert access.may(who, Permission.SEND_DATA_REQUEST) is (name in DEPARTMENT_PEOPLE)
+    assert access.may(who, Permission.ANSWER_DATA_REQUEST) is (name in RAISERS)
+    assert access.may(who, Permission.APPROVE_OUT_OF_PLAN) is (name in DECIDERS)
+    assert access.may(who, Permission.READ_BURDEN_REPORT) is (
+        name in DISTRICT_READERS | DEPARTMENT_PEOPLE)
 
 
 EXPECTED_COMMANDS = {
-    Command.CALL: RAISERS, Command.MINE: RAISERS,
+    Command.CALL: RAISERS,
+    Command.MINE: RAISERS | {"lead liaison", "lead head", "assisting liaison", "assisting head",
+                             "other department"},
+    Command.QUEUE: DECIDERS,
     Command.STATS: DISTRICT_READERS, Command.OVERDUE: DISTRICT_READERS,
     Command.FIND: DISTRICT_READERS, Command.REPORT: DISTRICT_READERS,
     Command.BOARD: DISTRICT_READERS | {"lead head", "assisting head"},
     Command.ASSIGN: DECIDERS, Command.APPROVE: DECIDERS, Command.REFUSE: DECIDERS,
     Command.INVITE: {"admin"},
+    Command.REQUEST: DEPARTMENT_PEOPLE, Command.ANSWER: RAISERS,
+    Command.BURDEN: DISTRICT_READERS | DEPARTMENT_PEOPLE,
 }
 
 

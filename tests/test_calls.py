@@ -306,7 +306,9 @@ def test_bad_input_changes_nothing(ctx: Context, org: Org) -> None:
     with pytest.raises(InvalidInput):
         calls.raise_call(ctx, org.caller, T0, "   ")
     with pytest.raises(InvalidInput):
-        calls.raise_call(ctx, org.caller, T0, "x" * 5000)
+        calls.raise_call(ctx, org.caller, T0, "x" * (calls.MAX_TEXT + 1))
+    with pytest.raises(InvalidInput):  # zero-width and blank characters say nothing
+        calls.raise_call(ctx, org.caller, T0, "\u200b\u3000\ufeff\u2060")
     with pytest.raises(InvalidInput):
         calls.raise_call(ctx, org.caller, T0, "ok", photos=[Photo(PNG)] * 10)
     with pytest.raises(InvalidInput):

@@ -67,14 +67,27 @@ def test_a_bad_catalog_loads_not_even_the_good_org(
 def test_demo_tells_the_month_and_reports(
     database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["demo"]) == 0
+    assert main(["demo", "--locale", "en"]) == 0
     out = capsys.readouterr().out
     assert "blocked drain" in out and "joint call" in out and "extension" in out
     assert "rejects the fix" in out and "closed unrated" in out
-    assert "accountability" in out and "supervise" in out
+    assert "Accountability referral" in out and "Supervision order" in out
     headline = re.search(r"(\d+) calls raised, (\d+) answered and closed\.", out)
     assert headline and int(headline[1]) > 30 and int(headline[2]) <= int(headline[1])
     assert "区水务局" in out
+
+
+def test_the_demo_tells_its_story_in_chinese_by_default(
+    database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "本月的故事：" in out and "排水管堵塞" in out and "联合呼叫" in out
+    assert "未评价自动办结" in out and "督办" in out and "问责" in out
+    assert "blocked drain" not in out and "raises" not in out
+    assert main(["demo", "--locale", "zh_Hant"]) == 0
+    assert "本月的故事：" in capsys.readouterr().out
+    assert main(["demo", "--locale", "fr"]) == 2
 
 
 def test_stats_for_a_month(database: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -134,7 +134,7 @@ def test_youhu_invite_then_start_on_the_console(tmp_path: Path) -> None:
     env.pop("YOUHU_CONFIG", None)
     youhu(["init", "--org", "examples/org.yaml"], env)
     out = youhu(["invite", "--member", "wu-lihua", "--hours", "24"], env)
-    code = out.split("/start ")[-1].strip()
+    code = out.split("/start ")[1].split()[0]
     assert out.startswith("invite code for wu-lihua: ") and len(code) == 10
     session = youhu(["console", "--as", "wu-lihua"], env, f"/start {code}\n/start {code}\n")
     assert "吴丽华，欢迎！您已完成注册" in session
@@ -142,3 +142,18 @@ def test_youhu_invite_then_start_on_the_console(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "bot.cli", "invite", "--member", "nobody"],
                           capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     assert done.returncode == 1 and "nobody" in done.stderr
+
+
+def test_a_call_with_a_photo_and_a_location_takes_six_console_inputs(
+        ctx: Context, org: Org, tmp_path: Path) -> None:
+    photo = tmp_path / "drain.png"
+    photo.write_bytes(PNG)
+    out = io.StringIO()
+    lines = [f"photo {photo}", "1", "1", "井盖缺失，有人差点掉下去", "23.28,113.27", "1"]
+    Console(ctx, "li", out, lambda: T0).run(lines)
+    assert len(lines) <= 6
+    with Session(ctx.engine) as session:
+        [call] = session.exec(select(Call)).all()
+    assert (call.text, call.latitude, call.status) == ("井盖缺失，有人差点掉下去", 23.28,
+                                                       CallStatus.DISPATCHED)
+    assert call.number in out.getvalue()

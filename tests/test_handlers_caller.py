@@ -105,8 +105,9 @@ def test_withdraw_before_acknowledgement_and_mine(ctx: Context, org: Org) -> Non
     assert "不可执行" in chat.text and status(ctx, second) is CallStatus.ACKNOWLEDGED
     assert "已被呼叫方撤回" in inbox(ctx, "water-liaison")[-1].text
     liaison = Chat(ctx, "water-liaison")
-    liaison.send("/mine")
-    assert "只有镇街、村社干部" in liaison.text
+    liaison.send("/mine")  # the department's list: the withdrawn call is gone from it
+    assert "本部门未办结的呼叫" in liaison.text and "BY-2025-000001" not in liaison.text
+    assert liaison.labels == ["响应", "退回"]
     fresh = Chat(ctx, "wang")
     fresh.send("/mine")
     assert "还没有发起过呼叫" in fresh.text

@@ -39,7 +39,7 @@ WORDS = {
 @pytest.mark.parametrize("locale", list(Locale))
 def test_raise_a_call_in_each_language(ctx: Context, org: Org, locale: Locale) -> None:
     set_locale(ctx, "li", locale)
-    domain_q, describe, skip, send, raised, ack_by, due = WORDS[locale]
+    domain_q, describe, _skip, send, raised, ack_by, due = WORDS[locale]
     chat = Chat(ctx, "li")
     chat.send("/call")
     assert domain_q in chat.text
@@ -51,8 +51,7 @@ def test_raise_a_call_in_each_language(ctx: Context, org: Org, locale: Locale) -
     assert dialog(ctx).data["item"] is not None  # type: ignore[union-attr]
     chat.send("村口排水管堵塞，污水漫到路面")
     assert dialog(ctx).data["text"] == "村口排水管堵塞，污水漫到路面"  # type: ignore[union-attr]
-    chat.press(skip)  # no photos
-    chat.send("良田村村口")
+    chat.send("良田村村口")  # no photo: an address instead
     assert dialog(ctx).step == "summary"  # type: ignore[union-attr]
     assert "良田村村口" in chat.text
     assert calls(ctx) == []
@@ -66,20 +65,70 @@ def test_raise_a_call_in_each_language(ctx: Context, org: Org, locale: Locale) -
     assert dialog(ctx) is None
 
 
-def test_a_typical_call_takes_six_inputs(ctx: Context, org: Org) -> None:
+def test_a_call_with_a_photo_and_a_location_takes_six_inputs(ctx: Context, org: Org) -> None:
+    """The natural path: the cadre sends the photo first (no /call), answers
+    the two questions, types the description, shares the location, sends."""
     chat = Chat(ctx, "li")
-    chat.send("/call")                                     # 1
+    chat.photo(JPEG)                                        # 1: starts the call
+    assert "要以此发起呼叫" in chat.text and dialog(ctx).step == "domain"  # type: ignore[union-attr]
+    assert "照片：1 张" in chat.text
     chat.press("综合执法")                                  # 2
     chat.press("排水")                                      # 3
-    chat.photo(JPEG, caption="积水淹到膝盖")                  # 4: description and photo
-    assert dialog(ctx).step == "photos"  # type: ignore[union-attr]
-    chat.location(23.28, 113.27)                          # 5: ends the photos
-    assert "23.28000, 113.27000" in chat.text
+    chat.send("积水淹到膝盖")                     # 4: the summary; a location still welcome
+    assert dialog(ctx).step == "summary"  # type: ignore[union-attr]
+    assert "仍可继续发送照片或共享位置" in chat.text
+    assert chat.replies[-1].share_location == "📍 发送位置"
+    chat.location(23.28, 113.27)                          # 5
+    assert "23.28000, 113.27000" in chat.text and chat.replies[-1].share_location is None
     chat.press("发送呼叫")                                   # 6
     [call] = calls(ctx)
     assert (call.text, call.latitude, call.longitude) == ("积水淹到膝盖", 23.28, 113.27)
     with Session(ctx.engine) as session:
         assert len(list(session.exec(select(Attachment)))) == 1
+
+
+def test_with_call_first_no_done_is_needed(ctx: Context, org: Org) -> None:
+    """/call, domain, item, description, photo (the summary), location, send:
+    seven, where "Done" after the photos made it eight."""
+    chat = Chat(ctx, "li")
+    chat.send("/call")
+    chat.press("综合执法")
+    chat.press("排水")
+    chat.send("积水淹到膝盖")
+    assert dialog(ctx).step == "details"  # type: ignore[union-attr]
+    assert chat.replies[-1].share_location == "📍 发送位置"
+    chat.photo(JPEG)
+    assert dialog(ctx).step == "summary"  # type: ignore[union-attr]
+    chat.location(23.28, 113.27)
+    chat.photo(PNG)  # more photos are taken at the summary too
+    assert "照片：2 张" in chat.text
+    chat.press("发送呼叫")
+    [call] = calls(ctx)
+    assert call.latitude == 23.28
+
+
+def test_a_typed_button_label_is_a_press(ctx: Context, org: Org) -> None:
+    """What the keys of Telegram's reply keyboard send: their label as text."""
+    chat = Chat(ctx, "li")
+    chat.send("/call")
+    chat.press("不确定")
+    chat.send("门口有积水")
+    chat.send("跳过")
+    assert dialog(ctx).step == "summary"  # type: ignore[union-attr]
+    chat.send("取消")
+    assert "已取消" in chat.text and dialog(ctx) is None and calls(ctx) == []
+
+
+def test_a_description_of_invisible_characters_is_refused(ctx: Context, org: Org) -> None:
+    chat = Chat(ctx, "li")
+    chat.send("/call")
+    chat.press("不确定")
+    for blank in ("\u200b\u200b", "\u3000 \u200d", "\ufeff", "\u2060\u200c"):
+        chat.send(blank)
+        assert "问题描述为空" in chat.text
+        assert dialog(ctx).step == "text"  # type: ignore[union-attr]
+    chat.photo(PNG, caption="\u200b")
+    assert "问题描述" in chat.text and "text" not in dialog(ctx).data  # type: ignore[union-attr]
 
 
 def test_not_sure_goes_to_the_command_centre(ctx: Context, org: Org) -> None:
@@ -88,10 +137,8 @@ def test_not_sure_goes_to_the_command_centre(ctx: Context, org: Org) -> None:
     chat.press("不确定")
     chat.send("不知道该找哪个部门")
     chat.photo(PNG)
+    assert dialog(ctx).step == "summary"  # type: ignore[union-attr]
     chat.photo(JPEG)
-    assert "第 2 张" in chat.text
-    chat.press("完成")
-    chat.press("跳过")
     assert "不确定" in chat.text and "照片：2 张" in chat.text
     chat.press("发送呼叫")
     assert "指挥调度中心将派单" in chat.text
@@ -106,7 +153,7 @@ def test_nine_photos_at_most(ctx: Context, org: Org) -> None:
     chat.send("很多照片")
     for n in range(9):
         chat.photo(PNG + bytes([n]))  # distinct bytes, still a PNG
-    assert dialog(ctx).step == "location"  # type: ignore[union-attr]
+    assert dialog(ctx).step == "summary"  # type: ignore[union-attr]
     chat.photo(PNG + b"tenth")
     assert "最多 9 张" in chat.text
     assert len(dialog(ctx).data["photos"]) == 9  # type: ignore[union-attr]
@@ -129,11 +176,9 @@ def test_bad_input_at_every_step_leaves_the_call_in_progress_intact(
     before = dialog(ctx).data  # type: ignore[union-attr]
     chat.send("")
     assert "问题描述为空" in chat.text
-    chat.send("长" * 5000)
-    assert "问题描述太长" in chat.text and "2000" in chat.text
+    chat.send("长" * 9000)
+    assert "问题描述太长" in chat.text and "8192" in chat.text
     assert dialog(ctx).data == before and dialog(ctx).step == "text"  # type: ignore[union-attr]
-    chat.location(23.0, 113.0)
-    assert "请先输入问题描述" in chat.text
     chat.send("路灯不亮")
 
     chat.photo(b"%PDF-1.4 not a photo")
@@ -141,23 +186,20 @@ def test_bad_input_at_every_step_leaves_the_call_in_progress_intact(
     chat.photo(b"\xff\xd8\xff" + b"\0" * (10 * 1024 * 1024))
     assert "照片太大" in chat.text and "10 MB" in chat.text
     assert dialog(ctx).data["photos"] == []  # type: ignore[union-attr]
-    chat.send("一些文字")
-    assert "请发送照片" in chat.text
     chat.data("f:" + dialog(ctx).data["nonce"] + ":ok")  # type: ignore[union-attr]
     assert "之前的问题" in chat.text and calls(ctx) == []
-    chat.press("跳过")
 
     chat.send("  ")
     assert "地址为空" in chat.text
     chat.send("地" * 600)
     assert "地址太长" in chat.text
     chat.send("/help")
-    assert "您可以" in chat.text and "已保留" in chat.text and "请发送位置" in chat.text
+    assert "您可以" in chat.text and "已保留" in chat.text and "请发送问题照片或共享" in chat.text
     chat.send("/call")
     assert "正在发起" in chat.text
     chat.send("/mine")
     assert "还没有发起过呼叫" in chat.text
-    assert dialog(ctx).step == "location"  # type: ignore[union-attr]
+    assert dialog(ctx).step == "details"  # type: ignore[union-attr]
     assert dialog(ctx).data["text"] == "路灯不亮"  # type: ignore[union-attr]
     chat.press("跳过")
     chat.send("再打字")
@@ -203,9 +245,7 @@ def test_a_restart_in_the_middle_of_raising_continues(
         again = Context(engine=engine, media=MediaStore(ctx.media.root))
         chat.conversations = Conversations(again)
         chat.ctx = again
-        chat.press("完成", chat.replies)
-        assert "请发送位置" in chat.text
-        chat.press("跳过")
+        chat.location(23.1, 113.2)
         assert "井盖缺失" in chat.text and "照片：1 张" in chat.text
         chat.press("发送呼叫")
     finally:
@@ -219,7 +259,6 @@ def test_a_double_press_on_send_raises_one_call(ctx: Context, org: Org) -> None:
     first.send("/call")
     first.press("不确定")
     first.send("门口有积水")
-    first.press("跳过")
     first.press("跳过")
     summary = first.replies
     # Another process claimed the summary first (its press is being handled).

@@ -105,3 +105,32 @@ def test_dates_and_numbers_follow_the_locale_in_shanghai_time() -> None:
 ])
 def test_language_hints_map_to_the_three_locales(hint: str | None, locale: Locale) -> None:
     assert locale_from_hint(hint) == locale
+
+
+# A space between two Chinese sentences, or around full-width punctuation,
+# is a typo in a catalog (Chinese is written without spaces between words).
+_SPACED = re.compile(r"[。！？；，：、）」”] |(?<=[\u4e00-\u9fff]) (?=[\u4e00-\u9fff（「“])")
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans", "zh_Hant"])
+def test_chinese_translations_join_sentences_without_spaces(locale: str) -> None:
+    spaced = [message.string for message in catalog(LOCALES / locale / "LC_MESSAGES"
+                                                    / "youhu.po")
+              if message.id and isinstance(message.string, str)
+              and _SPACED.search(message.string)]
+    assert spaced == []
+
+
+@pytest.mark.parametrize("locale", [Locale.ZH_HANS, Locale.ZH_HANT])
+def test_a_chinese_refusal_is_one_run_of_sentences(locale: Locale) -> None:
+    """The sentences the code puts together (a refusal and "nothing was
+    changed") are joined the same way."""
+    from handlers.errors import describe
+    from workflows.errors import WrongState
+
+    text = describe(Translator(locale, TZ), WrongState("x", number="BY-2026-000001",
+                                                        status="closed", action="respond"))
+    assert "。" in text and not _SPACED.search(text)
+    english = describe(Translator(Locale.EN, TZ), WrongState("x", number="BY-2026-000001",
+                                                             status="closed", action="respond"))
+    assert ". Nothing was changed." in english

@@ -95,8 +95,9 @@ def button(message: SentMessage, pattern: str) -> str:
 
 async def reply_to(tg: FakeTelegram, chat: int, since: int,
                    also: Callable[[SentMessage], bool] = lambda m: True) -> SentMessage:
+    """The next message sent to `chat` (not an edit of an earlier one)."""
     return await tg.wait_for_async(
-        lambda m: m.chat_id == chat and m.method != "answerCallbackQuery" and also(m),
+        lambda m: m.chat_id == chat and m.method.startswith("send") and also(m),
         since=since)
 
 
@@ -180,7 +181,7 @@ def test_a_call_from_registration_to_rating(district: Context) -> None:
             assert sorted(album.photos, key=len) == sorted([PNG, JPEG], key=len)
             assert call.number in (alert.text or "")
 
-            mark = len(tg.sent)
+            mark = acknowledged = len(tg.sent)
             tg.user_presses(LIAISON, alert.message_id or 0, f"c:ack:{call.id}")
             await reply_to(tg, LIAISON, mark)
             # A second press of the same button changes nothing and is answered.
@@ -189,7 +190,7 @@ def test_a_call_from_registration_to_rating(district: Context) -> None:
             await tg.wait_for_async(lambda m: m.method == "answerCallbackQuery", since=mark)
             await until(lambda: the_call(ctx).status is CallStatus.ACKNOWLEDGED)
             # The cadre sees the progress.
-            await reply_to(tg, CADRE, mark, lambda m: call.number in (m.text or ""))
+            await reply_to(tg, CADRE, acknowledged, lambda m: call.number in (m.text or ""))
 
             mark = len(tg.sent)
             tg.user_presses(LIAISON, alert.message_id or 0, f"c:rsp:{call.id}")

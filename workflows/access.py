@@ -51,6 +51,14 @@ Who is what (the only place these role sets are written):
 - raising a call: a caller in a town, street or village; inviting: admins;
 - the dispatch board: district readers and department heads (a head's board
   lists the calls they may read); revoking board sessions: admins.
+- a member's own list (/mine): a caller's calls, or a liaison's or head's
+  department's open calls (`LIST_DEPARTMENT_CALLS`).
+- the form-burden watch (`workflows.burden`): a department's liaisons and
+  heads send data requests (`/request`); town and village cadres answer them
+  (`/answer`; *which* requests is the town's, decided in
+  `workflows.burden.town_cadres`); dispatchers and admins approve an
+  out-of-plan request; the burden report is read by district readers in
+  full and by a department's liaisons and heads for their department.
 """
 
 from __future__ import annotations
@@ -95,6 +103,12 @@ class Permission(StrEnum):
     INVITE = "invite"
     USE_BOARD = "use_board"  # sign in to the dispatch board
     REVOKE_BOARD_SESSIONS = "revoke_board_sessions"
+    LIST_DEPARTMENT_CALLS = "list_department_calls"  # the own department's open calls
+    LIST_OWN_CALLS = "list_own_calls"  # /mine: a caller's calls, or the department's
+    SEND_DATA_REQUEST = "send_data_request"  # the form-burden watch (数据报送)
+    ANSWER_DATA_REQUEST = "answer_data_request"  # for the cadre's own town
+    APPROVE_OUT_OF_PLAN = "approve_out_of_plan"  # a 计划外 data request
+    READ_BURDEN_REPORT = "read_burden_report"  # district readers; a department its own line
 
 
 class Command(StrEnum):
@@ -109,8 +123,12 @@ class Command(StrEnum):
     APPROVE = "approve"
     REFUSE = "refuse"
     INVITE = "invite"
+    QUEUE = "queue"
     REPORT = "report"
     BOARD = "board"
+    REQUEST = "request"
+    ANSWER = "answer"
+    BURDEN = "burden"
 
 
 @dataclass(frozen=True)
@@ -225,6 +243,18 @@ def _permitted(who: Actor, what: Permission, call: CallFacts | None,
     if what is Permission.USE_BOARD:
         # The board lists what its user may read: heads see their department's calls.
         return who.role in _DISTRICT_READERS or who.role is Role.HEAD
+    if what is Permission.LIST_DEPARTMENT_CALLS:
+        return who.role in DEPARTMENT_ROLES
+    if what is Permission.LIST_OWN_CALLS:
+        return who.role is Role.CALLER or who.role in DEPARTMENT_ROLES
+    if what is Permission.SEND_DATA_REQUEST:
+        return who.role in DEPARTMENT_ROLES and who.unit_kind in (None, UnitKind.DEPARTMENT)
+    if what is Permission.ANSWER_DATA_REQUEST:
+        return who.role is Role.CALLER
+    if what is Permission.APPROVE_OUT_OF_PLAN:
+        return who.role in DISPATCHER_ROLES
+    if what is Permission.READ_BURDEN_REPORT:
+        return who.role in _DISTRICT_READERS or who.role in DEPARTMENT_ROLES
     if what is Permission.READ_CALL:
         if call is None:
             raise TypeError("READ_CALL needs the call")
@@ -242,7 +272,7 @@ def _permitted(who: Actor, what: Permission, call: CallFacts | None,
 # looser than what it reads or changes.
 COMMANDS: dict[Command, Permission] = {
     Command.CALL: Permission.RAISE_CALL,
-    Command.MINE: Permission.RAISE_CALL,
+    Command.MINE: Permission.LIST_OWN_CALLS,
     Command.STATS: Permission.READ_DISTRICT_REPORT,
     Command.OVERDUE: Permission.READ_ALL_CALLS,
     Command.FIND: Permission.READ_ALL_CALLS,
@@ -250,8 +280,12 @@ COMMANDS: dict[Command, Permission] = {
     Command.APPROVE: Permission.DECIDE_REQUESTS,
     Command.REFUSE: Permission.DECIDE_REQUESTS,
     Command.INVITE: Permission.INVITE,
+    Command.QUEUE: Permission.DECIDE_REQUESTS,
     Command.REPORT: Permission.READ_DISTRICT_REPORT,
     Command.BOARD: Permission.USE_BOARD,
+    Command.REQUEST: Permission.SEND_DATA_REQUEST,
+    Command.ANSWER: Permission.ANSWER_DATA_REQUEST,
+    Command.BURDEN: Permission.READ_BURDEN_REPORT,
 }
 
 

@@ -43,8 +43,9 @@ from workflows.lifecycle import FINAL_STATES, Action, Party, transition
 from workflows.lifecycle import target as lifecycle_target
 from workflows.notifications import notify
 from workflows.photos import Photo, attach_photos
+from workflows.text import clean
 
-MAX_TEXT = 2000
+MAX_TEXT = 8192  # two Telegram messages: a text the app split in two is still one description
 MAX_REASON = 1000
 MAX_EXTENSION_DAYS = 30
 
@@ -65,7 +66,7 @@ DEFAULT_LIMITS = DefaultLimits()
 
 
 def _clean_text(text: str | None, field: str, *, required: bool, limit: int) -> str | None:
-    cleaned = (text or "").strip()
+    cleaned = clean(text)  # invisible characters only (zero-width…) count as empty
     if required and not cleaned:
         raise InvalidInput(f"the {field} is empty", reason="empty_text", field=field)
     if len(cleaned) > limit:

@@ -27,6 +27,18 @@ class EvaluationWeights:
 
 
 @dataclass(frozen=True)
+class BurdenRules:
+    """The form-burden watch's settings: the estimated minutes a town spends
+    on one field of one request (for "town hours"), and the points a
+    department's score loses per unapproved out-of-plan request and per
+    duplicate request — 0, off, unless configured."""
+
+    minutes_per_field: int = 10
+    deduct_out_of_plan: float = 0.0
+    deduct_duplicate: float = 0.0
+
+
+@dataclass(frozen=True)
 class QuietHours:
     """Local hours in which non-emergency nudges wait (may wrap midnight)."""
 
@@ -61,6 +73,7 @@ class Rules:
         default_factory=lambda: QuietHours.parse("22:00-07:00")
     )
     weights: EvaluationWeights = field(default_factory=EvaluationWeights)
+    burden: BurdenRules = field(default_factory=BurdenRules)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -125,6 +125,15 @@ def later_in_group(ctx: Context, item: Stored) -> bool:
             is not None
 
 
+def next_in_chat(ctx: Context, item: Stored) -> dict[str, Any] | None:
+    """The payload of the update stored next after `item` in its chat."""
+    with session_scope(ctx.engine) as session:
+        row = session.exec(select(InboxUpdate).where(
+            col(InboxUpdate.channel) == item.channel, col(InboxUpdate.chat) == item.chat,
+            col(InboxUpdate.id) > item.id).order_by(col(InboxUpdate.id))).first()
+        return dict(row.payload) if row is not None else None
+
+
 def complete(ctx: Context, item: Stored, replies: list[dict[str, Any]], now: datetime) -> bool:
     """Mark `item` handled with its `replies` — called inside the handling
     transaction, so this commits with the effects. False (and the caller

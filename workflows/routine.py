@@ -6,7 +6,8 @@ skips nor doubles a digest.
 - on working days after `digest_at` (local): each department head gets a
   digest of the department's open and overdue calls;
 - from the 1st of a month after `digest_at`: the command centre gets the
-  previous month's report;
+  previous month's report, and the supervision office the month's form
+  burden report (`workflows.burden`);
 - every day after `digest_at`: admins are warned when the working-day
   calendar does not cover the next 60 days.
 """
@@ -36,6 +37,7 @@ class RoutineResult:
     digests: int
     reports: int
     calendar_warnings: int
+    burden_reports: int = 0  # to the supervision office (workflows.burden)
 
 
 def _active(session: Session, *roles: Role) -> list[Member]:
@@ -95,7 +97,7 @@ def routine(ctx: Context, now: datetime, digest_at: time = time(8, 30)) -> Routi
     """Run what is due today (see the module docstring); safe to call often."""
     closed = len(auto_close_due(ctx, now))
     local = now.astimezone(ctx.rules.tz)
-    digests = reports = warnings = 0
+    digests = reports = warnings = burden_reports = 0
     if local.time() >= digest_at:
         day = local.date().isoformat()
         if ctx.rules.calendar.is_working_day(local.date()) and not _queued(
@@ -116,6 +118,12 @@ def routine(ctx: Context, now: datetime, digest_at: time = time(8, 30)) -> Routi
                                      "raised": total.raised if total else 0,
                                      "closed": total.closed if total else 0})
                                    for m in centre], now)
+        burden_key = f"burden-report:{period.label}"
+        if not _queued(ctx, burden_key + ":"):
+            with session_scope(ctx.engine) as session:
+                readers = _active(session, Role.SUPERVISOR)
+            burden_reports = _queue(ctx, [(f"{burden_key}:{m.id}", m.id or 0, "burden_report",
+                                     {"period": period.label}) for m in readers], now)
         uncovered = ctx.rules.calendar.uncovered_days(local.date())
         if uncovered and not _queued(ctx, f"calendar:{day}:"):
             with session_scope(ctx.engine) as session:
@@ -124,4 +132,4 @@ def routine(ctx: Context, now: datetime, digest_at: time = time(8, 30)) -> Routi
                                       "first_day": min(uncovered).isoformat()}
             warnings = _queue(ctx, [(f"calendar:{day}:{m.id}", m.id or 0, "calendar_warning",
                                      params) for m in admins], now)
-    return RoutineResult(closed, digests, reports, warnings)
+    return RoutineResult(closed, digests, reports, warnings, burden_reports)

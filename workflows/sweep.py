@@ -34,6 +34,7 @@ from models import (
     next_counter,
     session_scope,
 )
+from workflows.burden import remind_due
 from workflows.context import Context
 from workflows.escalation import (
     DueStep,
@@ -59,6 +60,7 @@ class SweepResult:
     calls: int  # calls looked at
     sent: int  # steps sent (each to one or more people)
     superseded: int  # steps recorded but not sent
+    data_reminders: int = 0  # towns reminded of data requests (workflows.burden)
 
 
 @dataclass(frozen=True)
@@ -226,7 +228,8 @@ def _sweep_call(
 
 
 def sweep(ctx: Context, now: datetime, batch: int = 500) -> SweepResult:
-    """Record and queue every reminder and ladder step due at `now`.
+    """Record and queue every reminder and ladder step due at `now`, then the
+    towns' gentle reminders of unanswered data requests (`workflows.burden`).
 
     Works in batches of `batch` calls, one transaction each; a crash loses at
     most the batch in progress, which the next sweep redoes (nothing of it
@@ -259,4 +262,4 @@ def sweep(ctx: Context, now: datetime, batch: int = 500) -> SweepResult:
             session.commit()
         looked += len(due_calls)
         if len(due_calls) < batch:
-            return SweepResult(looked, sent, superseded)
+            return SweepResult(looked, sent, superseded, remind_due(ctx, now))

@@ -1,7 +1,7 @@
 """delivery: inbox, fenced outbox, shared pace, sent cards
 
 Revision ID: d010
-Revises: w012
+Revises: b014
 Create Date: 2026-12-02 16:55:33.783824
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = 'd010'
-down_revision: str | None = 'w012'
+down_revision: str | None = 'b014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

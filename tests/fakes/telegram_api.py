@@ -22,7 +22,9 @@ What it does, so that tests catch what real Telegram would refuse:
 
 - every message the bot sends or edits is recorded as a ``SentMessage`` and
   answered with a Message that PTB de-jsons (``from`` the bot, ``chat``,
-  ``date``, text or caption and photo sizes, an inline keyboard echoed);
+  ``date``, text or caption and photo sizes, an inline keyboard echoed); a reply
+  keyboard (keys under the input field, `request_location`) or its removal is
+  checked and kept per chat (``reply_keyboard``); edits take inline keyboards only;
 - updates a user would cause (``user_sends_text``, ``user_sends_photo``,
   ``user_presses``…) queue for ``getUpdates`` (long polling, waits capped at
   ``max_poll_timeout``), or, once a webhook is set, are POSTed to it with the
@@ -149,6 +151,7 @@ class SentMessage:
     at: float  # time.monotonic()
     message_ids: tuple[int, ...] = ()
     params: JSON = field(default_factory=dict)
+    documents: list[bytes] = field(default_factory=list)  # sendDocument uploads
 
     @property
     def buttons(self) -> list[JSON]:
@@ -316,11 +319,39 @@ def _visible(text: str, parse_mode: Any) -> str:
     return text
 
 
-def _check_markup(markup: Any) -> JSON | None:
+def _check_reply_keyboard(markup: JSON, chat_id: ChatId | None) -> None:
+    """A ReplyKeyboardMarkup (keys under the input field) or ReplyKeyboardRemove,
+    as Telegram checks them: rows of buttons with text; `request_location`
+    and the like only in private chats; remove_keyboard must be true."""
+    if "remove_keyboard" in markup:
+        if markup["remove_keyboard"] is not True:
+            raise _bad_request("can't parse reply keyboard markup JSON object")
+        return
+    rows = markup.get("keyboard")
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, list) for r in rows):
+        raise _bad_request("can't parse reply keyboard markup JSON object")
+    for row in rows:
+        for button in row:
+            text = button.get("text") if isinstance(button, dict) else button
+            if not isinstance(text, str) or not text.strip():
+                raise _bad_request("can't parse keyboard button: text is empty")
+            asks = isinstance(button, dict) and (button.get("request_location")
+                                                 or button.get("request_contact"))
+            if asks and isinstance(chat_id, int) and chat_id < 0:
+                raise _bad_request("KEYBOARD_BUTTON_REQUEST_LOCATION_INVALID")
+
+
+def _check_markup(markup: Any, chat_id: ChatId | None = None, inline_only: bool = False
+                  ) -> JSON | None:
     if markup is None:
         return None
     if not isinstance(markup, dict):
         raise _bad_request("can't parse reply keyboard markup JSON object")
+    if "inline_keyboard" not in markup:
+        if inline_only:  # an edit takes an inline keyboard only
+            raise _bad_request("REPLY_MARKUP_INVALID")
+        _check_reply_keyboard(markup, chat_id)
+        return markup
     for row in markup.get("inline_keyboard") or []:
         for button in row:
             data = button.get("callback_data")
@@ -382,6 +413,7 @@ class FakeTelegram:
         self._webhook_responses: list[int] = []
         self._pending: deque[JSON] = deque()  # updates for getUpdates
         self._messages: dict[int, JSON] = {}  # the bot's messages by message_id
+        self._reply_keyboards: dict[ChatId, JSON] = {}  # the keys shown under each input field
         self._files: dict[str, _StoredFile] = {}
         self._files_by_path: dict[str, _StoredFile] = {}
         self._photo_sets: dict[str, list[JSON]] = {}  # any size's file_id -> all sizes
@@ -565,6 +597,11 @@ class FakeTelegram:
         wanted = _chat_id(chat_id)
         return [m for m in self.sent if m.chat_id == wanted and (
             m.method.lower() in _SEND_METHODS or (include_edits and m.method.startswith("edit")))]
+
+    def reply_keyboard(self, chat_id: ChatId) -> JSON | None:
+        """The reply keyboard the bot last showed in ``chat_id`` (None: none, or removed)."""
+        with self._changed:
+            return copy.deepcopy(self._reply_keyboards.get(chat_id))
 
     def callback_answers(self) -> list[SentMessage]:
         return [m for m in self.sent if m.method.lower() == "answercallbackquery"]
@@ -1036,9 +1073,13 @@ class FakeTelegram:
     def _new_message(self, params: JSON, chat_id: ChatId, **content: Any) -> JSON:
         message: JSON = {"message_id": next(self._message_ids), "from": self.bot_user,
                          "chat": self._chat(chat_id), "date": int(time.time()), **content}
-        markup = _check_markup(params.get("reply_markup"))
+        markup = _check_markup(params.get("reply_markup"), chat_id)
         if markup is not None and "inline_keyboard" in markup:
             message["reply_markup"] = markup
+        elif markup is not None and "keyboard" in markup:
+            self._reply_keyboards[chat_id] = markup
+        elif markup is not None and markup.get("remove_keyboard"):
+            self._reply_keyboards.pop(chat_id, None)
         self._messages[message["message_id"]] = message
         return message
 
@@ -1057,12 +1098,12 @@ class FakeTelegram:
 
     def _add(self, method: str, chat_id: ChatId | None, params: JSON, *,
              message_ids: tuple[int, ...] = (), photos: list[bytes | str] | None = None,
-             caption: str | None = None) -> None:
+             caption: str | None = None, documents: list[bytes] | None = None) -> None:
         self._sent.append(SentMessage(
             method=method, chat_id=chat_id, text=params.get("text"), caption=caption,
             reply_markup=params.get("reply_markup"), photos=photos or [],
             message_id=message_ids[0] if message_ids else None, at=time.monotonic(),
-            message_ids=message_ids, params=params))
+            message_ids=message_ids, params=params, documents=documents or []))
         self._changed.notify_all()
 
     def _send_message(self, params: JSON, files: dict[str, bytes]) -> JSON:
@@ -1112,7 +1153,8 @@ class FakeTelegram:
         return messages
 
     def _send_document(self, params: JSON, files: dict[str, bytes]) -> JSON:
-        """A file: uploaded (recorded in ``photos``) or resent by file_id."""
+        """A file: uploaded or resent by file_id; its bytes recorded in both
+        ``photos`` (photos sent as files) and ``documents`` (`Reply.documents`)."""
         chat_id = self._target_chat(params)
         value = params.get("document")
         if isinstance(value, str) and value.startswith("attach://"):
@@ -1135,7 +1177,7 @@ class FakeTelegram:
         message = self._new_message(params, chat_id, **content)
         self._add("sendDocument", chat_id, params, message_ids=(message["message_id"],),
                   photos=[stored.data if isinstance(value, bytes) else value],
-                  caption=params.get("caption"))
+                  caption=params.get("caption"), documents=[stored.data])
         return message
 
     def _edited(self, params: JSON) -> JSON | bool:
@@ -1151,7 +1193,7 @@ class FakeTelegram:
 
     def _apply_edit(self, method: str, params: JSON, message: JSON | bool, changes: JSON,
                     caption: str | None = None) -> JSON | bool:
-        markup = _check_markup(params.get("reply_markup"))
+        markup = _check_markup(params.get("reply_markup"), inline_only=True)
         inline = markup if markup is not None and "inline_keyboard" in markup else None
         if isinstance(message, dict):
             unchanged = all(message.get(k) == v for k, v in changes.items())

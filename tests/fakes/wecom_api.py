@@ -115,8 +115,10 @@ class SentWeCom:
 
     @property
     def media_id(self) -> str | None:
-        """For image messages: the media_id sent."""
-        return str(self.body["image"]["media_id"]) if self.msgtype == "image" else None
+        """For image and file messages: the media_id sent."""
+        if self.msgtype in ("image", "file"):
+            return str(self.body[self.msgtype]["media_id"])
+        return None
 
 
 @dataclass(frozen=True)

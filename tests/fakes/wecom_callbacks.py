@@ -196,6 +196,11 @@ class WeComCallbacks:
         return _xml([*self._common(from_user, "image", timestamp), ("PicUrl", pic_url),
                      ("MediaId", media_id), ("MsgId", msg_id), ("AgentID", self.agent_id)])
 
+    def file_xml(self, from_user: str, media_id: str, msg_id: int, *,
+                 timestamp: int | None = None) -> str:
+        return _xml([*self._common(from_user, "file", timestamp), ("MediaId", media_id),
+                     ("MsgId", msg_id), ("AgentID", self.agent_id)])
+
     def location_xml(self, from_user: str, lat: float, lon: float, label: str, msg_id: int, *,
                      scale: int = 15, timestamp: int | None = None) -> str:
         # Location_X is the latitude, Location_Y the longitude (WeCom's naming).
@@ -230,6 +235,12 @@ class WeComCallbacks:
         (``FakeWeCom.add_media``)."""
         return self.encrypt(self.image_xml(from_user, media_id, pic_url, msg_id,
                                            timestamp=timestamp), timestamp=timestamp)
+
+    def file(self, from_user: str, media_id: str, msg_id: int, *,
+             timestamp: int | None = None) -> Callback:
+        """A member sends a file (``FakeWeCom.add_media`` with type file)."""
+        return self.encrypt(self.file_xml(from_user, media_id, msg_id, timestamp=timestamp),
+                            timestamp=timestamp)
 
     def location(self, from_user: str, lat: float, lon: float, label: str, msg_id: int, *,
                  scale: int = 15, timestamp: int | None = None) -> Callback:
