@@ -16,10 +16,10 @@ echo: a fresh fake server and a bare PTB `Application` whose one
 `MessageHandler` sends every text back, driven the same way: K users, the
 same number of updates, each waiting for its reply before sending the next.
 
-youhu runs twice: as deployed, where PTB's AIORateLimiter paces every
-message to a chat — replies included — to Telegram's overall limit of about
-30 a second, and with that overall limit lifted (this benchmark has
-`bot.telegram` build its AIORateLimiter without it; nothing else changes),
+youhu runs twice: as deployed, where `bot.pace` paces every message to a
+chat — replies included — to Telegram's overall limit of about 30 a
+second, and with that overall limit lifted (`overall_interval=None`; the
+per-chat pace stays; nothing else changes),
 which shows what the pipeline itself sustains. Once K users keep more than
 ~30 replies a second waiting, the first measures the limit, not youhu.
 
@@ -45,8 +45,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -66,9 +65,9 @@ from _support import (
 from pydantic import SecretStr
 from sqlmodel import Session, col, func, select
 from telegram import Update
-from telegram.ext import AIORateLimiter, Application, ContextTypes, MessageHandler, filters
+from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-import bot.telegram
+from bot.pace import OVERALL_INTERVAL
 from bot.settings import TelegramSettings
 from bot.telegram import TelegramChannel
 from models import Call, MediaStore, Member, Role, Unit, UnitKind, make_engine
@@ -239,23 +238,6 @@ async def raise_calls(tg: FakeTelegram, replies: Replies, user: int, calls: int,
     return sent
 
 
-@contextmanager
-def overall_cap_lifted() -> Iterator[None]:
-    """While a `TelegramChannel` is built: its AIORateLimiter, with whatever
-    arguments `bot.telegram` gives it, but without the overall limit (retries
-    on 429 and the group limits stay)."""
-
-    def limiter(*args: Any, **kwargs: Any) -> AIORateLimiter:
-        kwargs.update(overall_max_rate=0, overall_time_period=0)
-        return AIORateLimiter(*args, **kwargs)
-
-    setattr(bot.telegram, "AIORateLimiter", limiter)  # noqa: B010
-    try:
-        yield
-    finally:
-        setattr(bot.telegram, "AIORateLimiter", AIORateLimiter)  # noqa: B010
-
-
 async def run_youhu(url: str, workdir: Path, users: int, calls: int, warmup: int,
                     capped: bool) -> Result:
     empty_database(url)
@@ -266,11 +248,9 @@ async def run_youhu(url: str, workdir: Path, users: int, calls: int, warmup: int
     async with fake_telegram() as tg:
         settings = TelegramSettings(token=SecretStr(tg.token), base_url=tg.base_url,
                                     base_file_url=tg.base_file_url)
-        if capped:
-            channel = TelegramChannel(ctx, settings, now)
-        else:
-            with overall_cap_lifted():
-                channel = TelegramChannel(ctx, settings, now)
+        # Lifted: the bot's overall pace (bot.pace) is off; the per-chat pace stays.
+        channel = TelegramChannel(ctx, settings, now,
+                                  overall_interval=None if not capped else OVERALL_INTERVAL)
         await channel.start()
         replies = Replies(tg)
         replies.start()

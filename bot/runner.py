@@ -130,6 +130,10 @@ async def run(settings: Settings) -> int:
         await stop.wait()
     finally:
         log.info("stopping")
+        # Within seconds whatever the backlog (systemd, Docker and Kubernetes
+        # kill after 10 s): the sends in hand finish, every other claim is
+        # released for the next start, then the rounds wind down.
+        await deliverer.stop()
         await scheduler.stop()
         if telegram is not None:
             await telegram.stop()

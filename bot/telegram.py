@@ -12,10 +12,12 @@ concurrently. A pressed message is edited: its buttons go, and a line says
 what the press did; the press itself is answered without a pop-up.
 
 Out: the deliverer sends outbox messages through `send` (a `Channel`).
-AIORateLimiter paces the overall rate (evenly, just under 30/s) and honours
-`retry_after`;
-the per-chat limit of about one message a second to a private chat, which
-it does not pace, is paced here for outbox messages. Text is sent plain
+Every send — outbox messages and conversation replies alike — takes a slot
+from `bot.pace`, which holds the overall limit (evenly, just under 30/s)
+and the per-chat limit (about one message a second to a private chat)
+in the database, for every worker of the bot at once; replies go in a
+priority lane ahead of bulk. AIORateLimiter keeps the group limit and
+retries after a `retry_after`. Text is sent plain
 (no parse mode), so whatever a member typed is shown as typed and can never
 break the markup; text over 4,096 characters is split, captions over 1,024
 go in a message of their own.
@@ -25,9 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time as monotonic_time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -48,9 +50,11 @@ from telegram import (
     Update,
 )
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
-from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
+from telegram.ext import AIORateLimiter, Application
 
+from bot import images, pace
 from bot.delivery import ChannelError
+from bot.inbox import Inbox
 from bot.invitelink import remember_username
 from bot.settings import TelegramSettings
 from handlers.buttons import parse as parse_button
@@ -60,6 +64,8 @@ from handlers.messages import Incoming, Location, Reply
 from models import Locale, Member, Role
 from workflows import queries
 from workflows.context import Context
+from workflows.inbox import Stored
+from workflows.photos import image_type
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +73,19 @@ CHANNEL = "telegram"
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 ALBUM_LIMIT = 10
+ALLOWED_UPDATES = ["message", "callback_query"]
+POLL_TIMEOUT = 20  # seconds a getUpdates long poll waits
+FITTED_REMEMBERED = 10_000  # photos whose fitted copy this process remembers
 # A text this long may be the first part of one the client split at 4,096
 # (clients cut at a line or word end before the limit); the parts are joined.
 SPLIT_PART = 3500
-PER_CHAT_INTERVAL = 1.05  # seconds between messages to one private chat
 # Telegram's setMyCommands takes two-letter codes; both Chinese scripts are "zh".
 MENU_LANGUAGES = {Locale.ZH_HANS: "zh", Locale.EN: "en"}
 
 Clock = Callable[[], datetime]
 Sent = TypeVar("Sent")
+# The stored update `_on_update` is handling (set by `_on_stored`).
+_handling: ContextVar[Stored | None] = ContextVar("telegram_update_in_hand", default=None)
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
@@ -111,6 +121,11 @@ def keyboard(reply: Reply) -> Markup | None:
         [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
          for row in reply.buttons]
     )
+
+
+def _extension(data: bytes) -> str:
+    kind = image_type(data)
+    return kind.split("/")[1].replace("jpeg", "jpg") if kind else "bin"
 
 
 def pressed_label(message: Message, data: str) -> str | None:
@@ -155,6 +170,7 @@ class TelegramChannel:
         clock: Clock,
         on_queued: Callable[[], None] = lambda: None,
         album_wait: float = 0.8,
+        overall_interval: float | None = pace.OVERALL_INTERVAL,
         text_wait: float = 1.0,
     ) -> None:
         if settings.token is None:
@@ -171,24 +187,24 @@ class TelegramChannel:
             .token(settings.token.get_secret_value())
             .base_url(settings.base_url)
             .base_file_url(settings.base_file_url)
-            # One message every 1/29 s rather than 30 a second: a bucket of 30
-            # lets a burst through that Telegram's sliding window answers with
-            # 429s; a bucket of one paces evenly just under the limit.
-            .rate_limiter(AIORateLimiter(overall_max_rate=1, overall_time_period=1 / 29,
+            # The overall and per-chat limits are paced by `bot.pace`, across
+            # workers; AIORateLimiter keeps its group limit and its retries.
+            .rate_limiter(AIORateLimiter(overall_max_rate=0, overall_time_period=0,
                                          max_retries=2))
             .concurrent_updates(64)
             .job_queue(None)
         )
-        if settings.mode == "webhook":
-            builder = builder.updater(None)
+        # No PTB Updater: updates are stored before they are confirmed
+        # (`_poll`, `feed`) and handled from the inbox.
+        builder = builder.updater(None)
         self.application = builder.build()
-        self.application.add_handler(TypeHandler(Update, self._on_update))
-        self.application.add_error_handler(self._on_error)
+        self.inbox = Inbox(ctx, CHANNEL, self._on_stored, clock)
+        self._poller: asyncio.Task[None] | None = None
         self._chat_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._chat_next_send: dict[int, float] = {}
-        self._chat_send_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._albums: dict[str, list[tuple[int, Message]]] = {}
-        self._text_parts: dict[str, list[tuple[int, Message]]] = {}
+        self.pace = pace.Pace(ctx.engine, CHANNEL, overall_interval)
+        self._fitted_photos: dict[str, str | None] = {}  # stored sha → fitted sha / document
+        # Parts of a text the client split, held until its last part (see `_text_part`).
+        self._text_parts: dict[str, list[str]] = {}
         # Chats shown a reply keyboard (the location question) not yet taken away.
         # In memory: if another process answers next, the keyboard stays until
         # hidden by its one-time use — untidy, not wrong.
@@ -209,78 +225,110 @@ class TelegramChannel:
             await app.bot.set_webhook(
                 url=self.settings.webhook_url or "",
                 secret_token=secret.get_secret_value() if secret else None,
-                allowed_updates=["message", "callback_query"],
+                allowed_updates=ALLOWED_UPDATES,
             )
         else:
-            assert app.updater is not None
             await app.bot.delete_webhook()
-            await app.updater.start_polling(
-                poll_interval=0, timeout=20, allowed_updates=["message", "callback_query"]
-            )
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
+        self.inbox.start()
 
     async def stop(self) -> None:
-        """Stop receiving, finish the updates in hand, disconnect."""
+        """Stop receiving, finish the updates in hand (what is left stays in
+        the inbox for the next start), disconnect."""
         app = self.application
-        if app.updater is not None and app.updater.running:
-            await app.updater.stop()
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        await self.inbox.stop()
         if app.running:
             await app.stop()
         await asyncio.gather(*self._background, return_exceptions=True)
         await app.shutdown()
 
     async def feed(self, data: dict[str, Any]) -> None:
-        """A webhook delivery: hand the update to the application's queue."""
-        update = Update.de_json(data, self.application.bot)
-        await self.application.update_queue.put(update)
+        """A webhook delivery (secret checked by the route): stored before
+        the route answers Telegram."""
+        await self.store(data)
+
+    async def store(self, data: dict[str, Any]) -> bool:
+        """Keep one update in the inbox (False: a redelivery)."""
+        message = data.get("message") or (data.get("callback_query") or {}).get("message") or {}
+        sender = (data.get("callback_query") or data.get("message") or {}).get("from") or {}
+        chat = str((message.get("chat") or {}).get("id") or sender.get("id") or "?")
+        group = message.get("media_group_id") if data.get("message") else None
+        return await self.inbox.store(str(data.get("update_id")), chat, data,
+                                      str(group) if group else None)
+
+    async def _poll(self) -> None:
+        """Long polling that confirms an update (the next getUpdates' offset)
+        only once it is stored, so a crash loses nothing."""
+        bot = self.application.bot
+        offset: int | None = None
+        failures = 0
+        while True:
+            try:
+                updates = await bot.get_updates(offset=offset, timeout=POLL_TIMEOUT,
+                                                allowed_updates=ALLOWED_UPDATES)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except (TelegramError, OSError) as error:  # network, 5xx, 409 while a webhook is set
+                failures += 1
+                log.warning("telegram: getUpdates failed (%s); retrying", error)
+                await asyncio.sleep(min(0.5 * 2 ** failures, 30))
+                continue
+            for update in updates:
+                await self.store(update.to_dict())
+            if updates:
+                offset = updates[-1].update_id + 1
+
+    async def _on_stored(self, item: Stored) -> None:
+        """Handle one stored update (the inbox calls this, in order per chat)."""
+        update = Update.de_json(item.payload, self.application.bot)
+        if item.group is not None and not item.done:
+            # An album's photos arrive as separate updates a moment apart:
+            # let them all arrive, so only the last one is answered.
+            wait = (item.received_at - self.clock()).total_seconds() + self.album_wait
+            if wait > 0:
+                await asyncio.sleep(wait)
+        current = _handling.set(item)
+        try:
+            await self._on_update(update)
+        finally:
+            _handling.reset(current)
+
+    async def _converse(self, incoming: Incoming) -> list[Reply]:
+        """The conversation's answer to the update being handled, committed
+        with the inbox's record of it."""
+        item = _handling.get()
+        assert item is not None, "only from _on_stored"
+        return await self.inbox.handle(item, incoming)
 
     # --- in -----------------------------------------------------------------
 
-    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_update(self, update: Update) -> None:
         chat = update.effective_chat
         if chat is None or update.effective_user is None:
             return
+        item = _handling.get()
         message = update.message
-        if message is not None and message.media_group_id and message.photo:
-            await self._album_part(update, message)
-            return
-        if message is not None and self._is_text_part(message):
-            await self._text_part(update, message)
-            return
+        if (item is not None and message is not None and self._is_text_part(message)
+                and await self._text_part(item, message)):
+            return  # held: the text's last part answers for all of it
         async with self._chat_locks[str(chat.id)]:
             incoming = await self._incoming(update)
             if incoming is None:
                 return
-            replies = await asyncio.to_thread(self.conversations.handle, incoming, self.clock())
+            if update.message is not None:
+                incoming = self._joined(incoming, update.message)
+            replies = await self._converse(incoming)
             if update.callback_query is not None:
                 await self._answer_press(update)
                 await self._retire_pressed(update, replies)
+            if item is not None and await self.inbox.later_in_group(item):
+                return  # a later photo of the album answers for all of them
             await self.send_replies(chat.id, replies)
             self._after(incoming)
-
-    async def _album_part(self, update: Update, message: Message) -> None:
-        """Photos of one album arrive as separate updates: each is handled
-        (stored with the call in progress), but only the answer to the last
-        one is sent, so a member sending nine photos gets one reply."""
-        group = str(message.media_group_id)
-        parts = self._albums.setdefault(group, [])
-        parts.append((update.update_id, message))
-        count = len(parts)
-        await asyncio.sleep(self.album_wait)
-        if len(parts) != count:
-            return  # a later photo of the album takes over
-        del self._albums[group]
-        chat_id = message.chat.id
-        async with self._chat_locks[str(chat_id)]:
-            replies: list[Reply] = []
-            last: Incoming | None = None
-            for update_id, part in sorted(parts, key=lambda p: p[1].message_id):
-                incoming = await self._photo_incoming(update_id, part)
-                replies = await asyncio.to_thread(self.conversations.handle, incoming,
-                                                  self.clock())
-                last = incoming
-            await self.send_replies(chat_id, replies)
-            if last is not None:
-                self._after(last)
 
     def _is_text_part(self, message: Message) -> bool:
         """A long text may be the first part of one the client split (Telegram
@@ -291,30 +339,41 @@ class TelegramChannel:
             return False
         return len(text) >= SPLIT_PART or str(message.chat.id) in self._text_parts
 
-    async def _text_part(self, update: Update, message: Message) -> None:
-        """The parts of a text the client split arrive as separate messages
-        within a moment: they are joined and handled as the one text the
+    async def _text_part(self, item: Stored, message: Message) -> bool:
+        """The parts of a text the client split arrive as separate updates
+        within a moment; they are joined and handled as the one text the
         member wrote (so the description is all of it, not its last part).
-        Waiting `text_wait` after each part; only long texts wait at all."""
-        chat_id = message.chat.id
-        parts = self._text_parts.setdefault(str(chat_id), [])
-        parts.append((update.update_id, message))
-        count = len(parts)
-        await asyncio.sleep(self.text_wait)
-        if len(parts) != count:
-            return  # a later part takes over
-        del self._text_parts[str(chat_id)]
-        ordered = sorted(parts, key=lambda p: p[1].message_id)
-        text = "".join(part.text or "" for _, part in ordered)
-        user = message.from_user
-        assert user is not None
-        incoming = Incoming.from_text(CHANNEL, str(user.id), str(chat_id), text,
-                                      language=user.language_code,
-                                      delivery_id=str(ordered[0][0]))
-        async with self._chat_locks[str(chat_id)]:
-            replies = await asyncio.to_thread(self.conversations.handle, incoming, self.clock())
-            await self.send_replies(chat_id, replies)
-            self._after(incoming)
+        Waits until `text_wait` after the part arrived; if the chat's next
+        stored update is a text, this part is held (its update marked handled
+        with no answer) and True returned — the next part carries it.
+
+        Limitation: held parts are kept in this process's memory. If the
+        process stops between two parts, or another worker claims the next
+        part, the held part is lost from the join (the rest is still
+        handled). A redelivered, already handled part is not held again."""
+        if item.done:
+            return False
+        wait = (item.received_at - self.clock()).total_seconds() + self.text_wait
+        if wait > 0:
+            await asyncio.sleep(wait)
+        following = await self.inbox.next_in_chat(item)
+        message_after = (following or {}).get("message") or {}
+        text_after = message_after.get("text")
+        if not isinstance(text_after, str) or text_after.startswith("/"):
+            return False
+        await self.inbox.skip(item)
+        self._text_parts.setdefault(str(message.chat.id), []).append(message.text or "")
+        return True
+
+    def _joined(self, incoming: Incoming, message: Message) -> Incoming:
+        """`incoming` with the held earlier parts of its text in front."""
+        held = self._text_parts.pop(str(message.chat.id), None)
+        if not held or message.text is None:
+            return incoming
+        return Incoming.from_text(CHANNEL, incoming.sender, incoming.chat,
+                                  "".join(held) + message.text,
+                                  language=incoming.language,
+                                  delivery_id=incoming.delivery_id)
 
     def _after(self, incoming: Incoming) -> None:
         self.on_queued()
@@ -404,10 +463,6 @@ class TelegramChannel:
         except BadRequest as error:  # not modified, too old to edit: the answer still goes out
             log.info("retiring the buttons of a pressed message: %s", error)
 
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("telegram update %s failed", getattr(update, "update_id", "?"),
-                  exc_info=context.error)
-
     # --- out ------------------------------------------------------------------
 
     def reaches(self, member: Member) -> bool:
@@ -429,24 +484,27 @@ class TelegramChannel:
             raise ChannelError(str(error)) from error
 
     async def _one(self, chat: int, paced: bool, send: Callable[[], Awaitable[Sent]]) -> Sent:
-        """One API send. Paced (outbox messages to a private chat): one at a
-        time per chat, at least `PER_CHAT_INTERVAL` after the previous one was
-        *answered* — pacing when a send is queued is not enough, since the
-        overall limiter may hold one send longer than the next."""
-        if not paced or chat < 0:  # groups are paced by AIORateLimiter
+        """One API send, at the bot's pace (`bot.pace`, shared by every
+        worker): outbox messages (`paced`) in the bulk lane, conversation
+        replies in the priority lane ahead of them — both paced per chat, so
+        a reply of three messages does not draw a 429 either."""
+        await self.pace.wait(chat, priority=not paced)
+        try:
             return await send()
-        async with self._chat_send_locks[chat]:
-            wait = self._chat_next_send.get(chat, 0.0) - monotonic_time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            try:
-                return await send()
-            finally:
-                self._chat_next_send[chat] = monotonic_time.monotonic() + PER_CHAT_INTERVAL
+        finally:
+            self.pace.answered(chat)
 
     async def send_replies(self, chat_id: int | str, replies: Sequence[Reply],
                            paced: bool = False) -> str | None:
-        """Send replies in order; returns the id of the first message sent."""
+        """Send replies in order; returns the id of the first message sent.
+
+        One bad attachment never costs the message: photos are fitted to
+        Telegram's limits first (`bot.images`), one that cannot be a photo,
+        or that Telegram refuses as one, goes as a document, one refused as
+        that too (or missing from the store) is left out with a log line —
+        and the text and buttons are sent whatever happened to the media.
+        Rate limits, network errors and a blocked bot still raise: the
+        outbox retries those."""
         bot = self.application.bot
         first: str | None = None
         chat = int(chat_id)
@@ -458,6 +516,21 @@ class TelegramChannel:
                 one = message if isinstance(message, Message) else message[0]
                 first = str(one.message_id)
 
+        async def send_document(data: bytes, filename: str) -> None:
+            # The one sendDocument path: photos sent as files and `Reply.documents`.
+            await send(partial(bot.send_document, chat, InputFile(data, filename=filename)))
+
+        async def as_documents(originals: Sequence[bytes]) -> None:
+            for data in originals:
+                try:
+                    await send_document(data, "photo." + _extension(data))
+                except BadRequest as error:
+                    log.warning("telegram: a photo refused even as a document: %s", error)
+
+        async def media_refused(error: BadRequest, originals: Sequence[bytes]) -> None:
+            log.warning("telegram: photos refused (%s); sending them as documents", error)
+            await as_documents(originals)
+
         for reply in replies:
             markup = keyboard(reply)
             if reply.share_location:
@@ -467,28 +540,65 @@ class TelegramChannel:
                 # next message that has no buttons of its own.
                 markup = ReplyKeyboardRemove()
                 self._reply_keyboards.discard(chat)
-            photos = [await asyncio.to_thread(self.ctx.media.read, sha) for sha in reply.photos]
-            if len(photos) == 1 and len(reply.text) <= CAPTION_LIMIT:
-                await send(partial(bot.send_photo, chat, photos[0],
-                                   caption=reply.text or None, reply_markup=markup))
-            else:  # the photos first, then the text (documents follow either way)
-                for start in range(0, len(photos), ALBUM_LIMIT):
-                    batch = photos[start:start + ALBUM_LIMIT]
+            fitted = await asyncio.to_thread(self._fitted, reply.photos)
+            photos = [(original, photo) for original, photo in fitted if photo is not None]
+            documents = [original for original, photo in fitted if photo is None]
+            text = reply.text if reply.text.strip() else ""
+            captioned = False  # the text went as the caption of its one photo
+            if len(photos) == 1 and not documents and len(text) <= CAPTION_LIMIT:
+                try:
+                    await send(partial(bot.send_photo, chat, photos[0][1],
+                                       caption=text or None, reply_markup=markup))
+                    captioned = True
+                except BadRequest as error:
+                    await media_refused(error, [photos[0][0]])
+                photos = []
+            for start in range(0, len(photos), ALBUM_LIMIT):
+                batch = photos[start:start + ALBUM_LIMIT]
+                try:
                     if len(batch) == 1:
-                        await send(partial(bot.send_photo, chat, batch[0]))
+                        await send(partial(bot.send_photo, chat, batch[0][1]))
                     else:
                         await send(partial(bot.send_media_group, chat,
-                                           [InputMediaPhoto(p) for p in batch]))
-                pieces = split_text(reply.text)
+                                           [InputMediaPhoto(photo) for _, photo in batch]))
+                except BadRequest as error:
+                    await media_refused(error, [original for original, _ in batch])
+            await as_documents(documents)
+            # No text message for photos only (an empty message is refused),
+            # nor when the text went as the caption; documents follow either way.
+            if not captioned and (text or markup is not None):
+                pieces = split_text(text or "—")
                 for index, piece in enumerate(pieces):
                     last = index == len(pieces) - 1
                     await send(partial(bot.send_message, chat, piece,
                                        reply_markup=markup if last else None))
             for document in reply.documents:
                 data = await asyncio.to_thread(self.ctx.media.read, document.sha256)
-                await send(partial(bot.send_document, chat,
-                                   InputFile(data, filename=document.name)))
+                await send_document(data, document.name)
         return first
+
+    def _fitted(self, shas: Sequence[str]) -> list[tuple[bytes, bytes | None]]:
+        """Each stored photo with the bytes to send it as a photo (None: send
+        the original as a document); photos missing from the store are left
+        out. Fitted copies are kept in the media store, by their hash."""
+        media = self.ctx.media
+        fitted: list[tuple[bytes, bytes | None]] = []
+        for sha in shas:
+            try:
+                original = media.read(sha)
+            except (OSError, ValueError) as error:
+                log.warning("telegram: photo %s cannot be read: %s", sha[:12], error)
+                continue
+            if sha not in self._fitted_photos:
+                photo = images.fit(original, images.TELEGRAM_PHOTO)
+                if len(self._fitted_photos) > FITTED_REMEMBERED:
+                    self._fitted_photos.clear()
+                self._fitted_photos[sha] = (None if photo is None else
+                                            sha if photo is original else media.put(photo))
+            kept = self._fitted_photos[sha]
+            fitted.append((original, None if kept is None else
+                           original if kept == sha else media.read(kept)))
+        return fitted
 
     # --- command menus ----------------------------------------------------------
 

@@ -54,7 +54,7 @@ import logging
 import secrets
 import time
 import time as monotonic_time
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -69,6 +69,7 @@ from wechatpy.enterprise import WeChatCrypto, parse_message
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
+from bot import images
 from bot.delivery import ChannelError
 from bot.settings import WeComSettings
 from bot.web import read_body
@@ -76,6 +77,7 @@ from handlers.buttons import parse as parse_button
 from handlers.conversations import Conversations
 from handlers.messages import Button, Incoming, Location, Reply
 from models import Member
+from workflows import outbox
 from workflows.context import Context
 from workflows.photos import image_type
 
@@ -94,7 +96,6 @@ TOKEN_MARGIN = 300.0  # seconds before expires_in that a token is renewed
 FREQUENCY_RETRY_AFTER = 60.0  # 45009: WeCom's limits are counted per minute and hour
 MEDIA_LIFETIME = 3 * 24 * 3600 - 3600  # a media_id lives three days; keep an hour's margin
 DOWNLOAD_ATTEMPTS = 3
-REMEMBERED_CARDS = 5000
 
 TOKEN_EXPIRED = frozenset({40014, 42001})  # invalid / expired access_token
 FREQUENCY_OUT_OF_LIMIT = 45009
@@ -371,14 +372,18 @@ def template_cards(text: str, buttons: Sequence[Button], call_id: int | None
     its text is too long for a card (then it is sent as text first).
 
     Six buttons a card; the first card carries the text, the others the
-    title and "(n/m)" so a member sees they belong together."""
+    title and "(n/m)" so a member sees they belong together. Every card has
+    a main_title (WeCom requires it for button_interaction and refuses the
+    card with 40058 without): the first line if short, else its start, with
+    the whole text in the sub-title."""
     stripped = text.strip()
     head, _, rest = stripped.partition("\n")
     head, rest = head.strip(), rest.strip()
     if len(head) <= TITLE_LIMIT:
         title, body = head, rest
-    else:  # the first line is a sentence: all of it goes in the sub-title
-        title, body = "", stripped
+    else:  # the first line is a sentence: its start is the title, all of it the sub-title
+        title, body = clip(head, TITLE_LIMIT), stripped
+    title = title or "—"  # WeCom requires main_title for a button_interaction card
     too_long = len(body) > SUBTITLE_LIMIT
     body = clip(body, SUBTITLE_LIMIT)
     unique: dict[str, Button] = {}
@@ -391,18 +396,15 @@ def template_cards(text: str, buttons: Sequence[Button], call_id: int | None
         card_title = title
         if len(chunks) > 1:
             suffix = f" ({number}/{len(chunks)})"
-            card_title = clip(title or head, TITLE_LIMIT - len(suffix)) + suffix
+            card_title = clip(title, TITLE_LIMIT - len(suffix)) + suffix
         card: dict[str, Any] = {
             "card_type": "button_interaction",
             "task_id": task_id(call_id),
+            "main_title": {"title": card_title},
             "button_list": [{"text": b.label, "style": 1, "key": b.data} for b in chunk],
         }
-        if card_title:
-            card["main_title"] = {"title": card_title}
         if number == 1 and body:
             card["sub_title_text"] = body
-        if "main_title" not in card and "sub_title_text" not in card:
-            card["main_title"] = {"title": "—"}  # WeCom needs one of the two
         cards.append(card)
     return cards, too_long
 
@@ -463,10 +465,8 @@ class WeComChannel:
         self.conversations = Conversations(ctx)
         self._user_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._background: set[asyncio.Task[None]] = set()
-        self._uploaded: dict[str, tuple[str, float]] = {}  # photo sha256 → (media_id, until)
-        # task_id → {key: label} of cards sent by this process, so a click
-        # inside a dialog can show the choice made on the card.
-        self._cards: OrderedDict[str, dict[str, str]] = OrderedDict()
+        # photo sha256 → (media_id, "image" or "file", until)
+        self._uploaded: dict[str, tuple[str, str, float]] = {}
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -630,7 +630,7 @@ class WeComChannel:
             return
         first = next((r.text.strip().splitlines()[0] for r in replies if r.text.strip()), "")
         pressed = parse_button(click.key)
-        label = self._cards.get(click.task, {}).get(click.key)
+        label = await asyncio.to_thread(outbox.card_label, self.ctx, click.task, click.key)
         if pressed is not None and pressed.kind == "flow" and label:
             # Inside a dialog the answer is the next question; the choice is what was done.
             name = "✓ " + label
@@ -675,9 +675,19 @@ class WeComChannel:
 
         for reply in replies:
             for sha in reply.photos:
-                media_id = await _trying(attempts, self._media_id, sha)
-                if media_id is not None:
-                    sent(await _trying(attempts, self.client.send_image, userid, media_id))
+                # One bad photo never costs the message: refused as an image,
+                # it goes as a file; refused as that too, it is left out.
+                media = await _trying(attempts, self._media_id, sha)
+                if media is None:
+                    continue
+                media_id, kind = media
+                send_media = self.client.send_image if kind == "image" else self.client.send_file
+                try:
+                    sent(await _trying(attempts, send_media, userid, media_id))
+                except WeComError as error:
+                    if not error.permanent:
+                        raise
+                    log.warning("wecom: photo %s refused as %s: %s", sha[:12], kind, error)
             buttons = reply.all_buttons
             if not buttons:
                 await text(reply.text)
@@ -688,7 +698,9 @@ class WeComChannel:
                 for card in cards:
                     msgid, _ = await _trying(attempts, self.client.send_template_card,
                                              userid, card)
-                    self._remember(card)
+                    await asyncio.to_thread(outbox.remember_card, self.ctx, card["task_id"],
+                                            {b["key"]: b["text"] for b in card["button_list"]},
+                                            self.clock())
                     sent(msgid)
             for document in reply.documents:
                 data = await asyncio.to_thread(self.ctx.media.read, document.sha256)
@@ -697,29 +709,37 @@ class WeComChannel:
                 sent(await _trying(attempts, self.client.send_file, userid, media_id))
         return first
 
-    def _remember(self, card: dict[str, Any]) -> None:
-        self._cards[card["task_id"]] = {b["key"]: b["text"] for b in card["button_list"]}
-        while len(self._cards) > REMEMBERED_CARDS:
-            self._cards.popitem(last=False)
-
-    async def _media_id(self, sha: str) -> str | None:
-        """The media_id of a stored photo, uploaded once for its lifetime. A
-        photo WeCom refuses is left out (logged): the message still goes."""
+    async def _media_id(self, sha: str) -> tuple[str, str] | None:
+        """The media_id of a stored photo, and whether it is an "image" or a
+        "file": fitted to WeCom's image limits (`bot.images`) and uploaded
+        once for its lifetime; a photo that cannot be an image, or that
+        media/upload refuses as one, is uploaded as a file. None (logged)
+        when neither works or the photo is gone: the message still goes."""
         now = monotonic_time.monotonic()
         known = self._uploaded.get(sha)
-        if known is not None and known[1] > now:
-            return known[0]
-        data = await asyncio.to_thread(self.ctx.media.read, sha)
-        content_type = image_type(data) or "image/jpeg"
-        filename = "photo." + content_type.split("/")[1].replace("jpeg", "jpg")
+        if known is not None and known[2] > now:
+            return known[0], known[1]
         try:
-            media_id = await self.client.upload_image(data, content_type, filename)
-        except WeComError as error:
-            if not error.permanent:
-                raise
-            log.warning("wecom: photo %s refused by media/upload: %s", sha[:12], error)
+            original = await asyncio.to_thread(self.ctx.media.read, sha)
+        except (OSError, ValueError) as error:
+            log.warning("wecom: photo %s cannot be read: %s", sha[:12], error)
             return None
-        for stale in [s for s, (_, until) in self._uploaded.items() if until <= now]:
-            del self._uploaded[stale]
-        self._uploaded[sha] = (media_id, now + MEDIA_LIFETIME)
-        return media_id
+        fitted = await asyncio.to_thread(images.fit, original, images.WECOM_IMAGE)
+        uploads = ([(fitted, "image")] if fitted is not None else []) + [(original, "file")]
+        for data, kind in uploads:
+            content_type = image_type(data) or "application/octet-stream"
+            filename = "photo." + (content_type.split("/")[1].replace("jpeg", "jpg")
+                                   if image_type(data) else "bin")
+            try:
+                media_id = await self.client.upload(data, content_type, filename, kind)
+            except WeComError as error:
+                if not error.permanent:
+                    raise
+                log.warning("wecom: photo %s refused by media/upload as %s: %s",
+                            sha[:12], kind, error)
+                continue
+            for stale in [s for s, (_, _, until) in self._uploaded.items() if until <= now]:
+                del self._uploaded[stale]
+            self._uploaded[sha] = (media_id, kind, now + MEDIA_LIFETIME)
+            return media_id, kind
+        return None

@@ -103,3 +103,29 @@ LANGUAGE_NAMES: dict[str, str] = {
     "zh_Hant": "繁體中文",
     "en": "English",
 }
+
+
+# What an outbox message was, as the dispatcher's "undeliverable" notice names it.
+TEMPLATE: dict[str, str] = {
+    "call_alert": N_("a new call's alert"),
+    "call_pending_dispatch": N_("a call waiting for dispatch"),
+    "call_progress": N_("news of a call's progress"),
+    "call_resolved": N_("the request to confirm a fix"),
+    "fix_rejected": N_("a fix the caller rejected"),
+    "request_pending": N_("a request to decide"),
+    "request_decided": N_("a request's decision"),
+    "call_closed": N_("a call's closing"),
+    "call_withdrawn": N_("a call's withdrawal"),
+    "call_info_added": N_("information the caller added"),
+    "nudge": N_("a reminder or escalation"),
+    "daily_digest": N_("the morning digest"),
+    "monthly_report": N_("the monthly report"),
+    "calendar_warning": N_("the calendar warning"),
+}
+
+# Why it was given up (workflows.outbox's reason codes).
+UNDELIVERABLE: dict[str, str] = {
+    "unreachable": N_("They have no chat account youhu can reach."),
+    "refused": N_("The chat platform refused it (the bot may be blocked)."),
+    "kept_failing": N_("Sending kept failing."),
+}

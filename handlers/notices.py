@@ -18,7 +18,7 @@ the buttons the member can press. Templates:
 | call_withdrawn | number, note | that it was withdrawn |
 | call_info_added | number, note, photos | what the caller added, with its photos |
 | nudge | number, limit, step, repeat, due, supervision_number | the ladder's step |
-| undeliverable | member, about (the template), reason | (dispatchers) unreachable |
+| undeliverable | member, about (the template), why, number, reason | (dispatchers) given up |
 | daily_digest | day, open, open_count, overdue, overdue_count | (heads) the morning digest |
 | monthly_report | period, raised, closed, overdue, supervised, referred, | (command centre, |
 | | response_rate, resolution_rate, satisfaction_rate, documents | supervision office) |
@@ -276,13 +276,26 @@ def _calendar_warning(n: Notice) -> list[Reply]:
 
 
 def _undeliverable(n: Notice) -> list[Reply]:
-    """To dispatchers: a member the deliverer could not reach."""
-    text = n.t._("A message (%(template)s) could not be delivered to %(member)s. Please "
-                 "reach them another way.",
-                 template=n.params.get("about") or n.params.get("template") or "?",
-                 member=n.params.get("member", "?"))
-    if n.params.get("reason"):
-        text += "\n" + n.t._("Detail: %(reason)s", reason=n.params["reason"])
+    """To dispatchers: a message the deliverer gave up, which call it was
+    about, and why, in the reader's language (the platform's own words, if
+    any, follow as a detail)."""
+    t, params = n.t, n.params
+    template = str(params.get("about") or params.get("template") or "")
+    what = t._(labels.TEMPLATE[template]) if template in labels.TEMPLATE else template or "?"
+    number = params.get("number") or (n.view.number if n.view else None)
+    member = params.get("member", "?")
+    if number:
+        text = t._("A message about %(number)s (%(what)s) could not be delivered to "
+                   "%(member)s.", number=number, what=what, member=member)
+    else:
+        text = t._("A message (%(what)s) could not be delivered to %(member)s.", what=what,
+                   member=member)
+    why = str(params.get("why") or "")
+    if why in labels.UNDELIVERABLE:
+        text += " " + t._(labels.UNDELIVERABLE[why])
+    text += " " + t._("Please reach them another way.")
+    if params.get("reason"):
+        text += "\n" + t._("Detail: %(reason)s", reason=params["reason"])
     return n.reply(text)
 
 

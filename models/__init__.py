@@ -28,6 +28,7 @@ from models.calls import (
 )
 from models.catalog import CatalogItem, Domain, ItemAssistingDepartment
 from models.db import (
+    atomic,
     make_engine,
     next_counter,
     session_scope,
@@ -35,9 +36,10 @@ from models.db import (
     upgrade_to_head,
 )
 from models.dialog import Dialog, HandledUpdate, Invite
+from models.inbox import InboxStatus, InboxUpdate
 from models.media import MediaStore
 from models.org import CALLER_UNIT_KINDS, Locale, Member, Role, Unit, UnitKind
-from models.outbox import Delivery, OutboxMessage, OutboxStatus
+from models.outbox import Delivery, OutboxMessage, OutboxStatus, SendPace, SentCard
 from models.routine import RoutineRun
 from models.sources import ApiKey, SourceEvent
 
@@ -62,6 +64,8 @@ __all__ = [
     "Domain",
     "Event",
     "HandledUpdate",
+    "InboxStatus",
+    "InboxUpdate",
     "Invite",
     "ItemAssistingDepartment",
     "Locale",
@@ -80,9 +84,12 @@ __all__ = [
     "RequestStatus",
     "Role",
     "RoutineRun",
+    "SendPace",
+    "SentCard",
     "SourceEvent",
     "Unit",
     "UnitKind",
+    "atomic",
     "make_engine",
     "next_counter",
     "session_scope",

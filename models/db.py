@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,29 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+# The connection of an `atomic()` block running in this thread (or task).
+_ambient: ContextVar[sa.Connection | None] = ContextVar("youhu_ambient_transaction",
+                                                        default=None)
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One unit of work: the caller commits; anything unfinished is rolled back.
-    Objects stay readable after commit so results can be returned."""
+    Objects stay readable after commit so results can be returned.
+
+    Inside `atomic(engine)` the unit of work is a savepoint of that block's
+    transaction: its commit keeps its changes for the block's commit, its
+    rollback undoes only its own changes."""
+    connection = _ambient.get()
+    if connection is not None and connection.engine is engine:
+        with Session(bind=connection, expire_on_commit=False,
+                     join_transaction_mode="create_savepoint") as session:
+            try:
+                yield session
+            except BaseException:
+                session.rollback()
+                raise
+        return
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
@@ -64,12 +84,45 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
     PostgreSQL the use case locks the rows it decides on (`SELECT … FOR
     UPDATE`), so units of work on different calls still run side by side.
     The caller commits, as with `session_scope`."""
+    inside_atomic = (ambient := _ambient.get()) is not None and ambient.engine is engine
     with session_scope(engine) as session:
-        if engine.dialect.name == "sqlite":
+        # Inside `atomic()` the block's transaction already began IMMEDIATE:
+        # this unit of work is a savepoint of it and holds the lock already.
+        if engine.dialect.name == "sqlite" and not inside_atomic:
             # pysqlite (legacy transaction control) sees the open transaction
             # and issues no BEGIN of its own; commit() and rollback() end it.
             session.connection().exec_driver_sql("BEGIN IMMEDIATE")
         yield session
+
+
+@contextmanager
+def atomic(engine: Engine) -> Iterator[sa.Connection]:
+    """One transaction around everything done inside (in this thread): every
+    `session_scope` joins it, so several use cases — and the record that an
+    inbox update was handled — commit together or not at all. The block
+    commits when it ends without an exception.
+
+    On SQLite the transaction is `BEGIN IMMEDIATE` with pysqlite's own
+    transaction handling switched off for it, so savepoints work (pysqlite
+    would otherwise commit them away) and the writer lock is taken at once."""
+    with engine.connect() as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        raw: Any = connection.connection.dbapi_connection if sqlite else None
+        level = raw.isolation_level if sqlite else None
+        if sqlite:
+            raw.isolation_level = None
+        try:
+            with connection.begin():
+                if sqlite:
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                token = _ambient.set(connection)
+                try:
+                    yield connection
+                finally:
+                    _ambient.reset(token)
+        finally:
+            if sqlite:
+                raw.isolation_level = level
 
 
 def next_counter(session: Session, name: str) -> int:

@@ -43,6 +43,9 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime | None = None
     claimed_until: datetime | None = None
+    # The claim's fencing token: only the worker holding it may record a copy,
+    # renew the lease or settle the message (workflows.outbox).
+    claim_token: str | None = Field(default=None, max_length=32)
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     delivered_at: datetime | None = None
 
@@ -54,3 +57,22 @@ class Delivery(SQLModel, table=True):
     channel: str = Field(max_length=16, primary_key=True)
     delivered_at: datetime
     platform_message_id: str | None = Field(default=None, max_length=128)
+
+
+class SentCard(SQLModel, table=True):
+    """The buttons of an interactive card youhu sent (WeCom template cards),
+    so a click can show the label pressed whichever process, before or after
+    a restart, receives it. Kept for `CARD_DAYS` (workflows.outbox)."""
+
+    task_id: str = Field(primary_key=True, max_length=128)
+    labels: dict[str, str] = Field(default_factory=dict, sa_type=sa.JSON)  # key → label
+    sent_at: datetime = Field(index=True)
+
+
+class SendPace(SQLModel, table=True):
+    """When the next send may go, shared by every worker of the bot: one row
+    for a channel's overall limit, one per chat for the per-chat limit
+    (bot.pace). `next_at` is seconds since the epoch."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    next_at: float = 0.0

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from models import next_counter
+from models import Counter, next_counter
 from tests.conftest import POSTGRES_URL
 
 
@@ -52,3 +52,31 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine: Engine) -> None:
     with engine.connect() as connection:
         assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_units_of_work_inside_atomic_commit_together(engine: Engine) -> None:
+    """Inside `atomic`, each unit of work is a savepoint: one that fails
+    undoes only itself; the block commits all or (on an error) nothing."""
+    from models import atomic, session_scope
+
+    def counter(name: str) -> int:
+        with Session(engine) as session:
+            row = session.get(Counter, name)
+            return 0 if row is None else row.value
+
+    with atomic(engine):
+        with session_scope(engine) as session:
+            next_counter(session, "kept")
+            session.commit()
+        with pytest.raises(RuntimeError), session_scope(engine) as session:
+            next_counter(session, "undone")
+            session.flush()
+            raise RuntimeError("a refused use case")
+        assert counter("kept") == 0  # another connection: not committed yet
+    assert (counter("kept"), counter("undone")) == (1, 0)
+    with pytest.raises(RuntimeError), atomic(engine):
+        with session_scope(engine) as session:
+            next_counter(session, "kept")
+            session.commit()
+        raise RuntimeError("the handler failed after its effects")
+    assert counter("kept") == 1  # all of the block undone

@@ -139,16 +139,24 @@ os.kill(os.getpid(), signal.SIGKILL)  # dies holding the lease, before sending a
 def test_a_worker_killed_after_claiming_loses_and_doubles_nothing(
     ctx: Context, org: Org, db_url: str
 ) -> None:
-    queue(ctx, org.water_liaison, 50)
+    members = [org.water_liaison, org.housing_liaison, org.urban_liaison]
+    for member in members:
+        queue(ctx, member, 10)
     worker = subprocess.run([sys.executable, "-c", CRASHING_WORKER, db_url, T0.isoformat()],
                             capture_output=True, text=True, timeout=120,
                             cwd=os.path.dirname(os.path.dirname(__file__)))
-    assert worker.returncode == -signal.SIGKILL and worker.stdout.strip() == "50"
-    telegram = RecordingChannel("telegram", {org.water_liaison})
-    assert deliver(ctx, [telegram], timedelta(seconds=10)) == 0  # the lease still holds
-    assert deliver(ctx, [telegram], outbox.LEASE) == 50  # lease over: a restart delivers
+    # One message a member a claim (members interleave, a member's stay in order).
+    assert worker.returncode == -signal.SIGKILL and worker.stdout.strip() == "3"
+    telegram = RecordingChannel("telegram", set(members))
+    # The lease still holds: the members with a message in flight wait.
+    assert deliver(ctx, [telegram], timedelta(seconds=10)) == 0
+    assert deliver(ctx, [telegram], outbox.LEASE) == 30  # lease over: a restart delivers
     assert deliver(ctx, [telegram], outbox.LEASE * 2) == 0
-    assert sorted(Counter(text for _, text in telegram.sent).values()) == [1] * 50
+    assert len(telegram.sent) == 30 and len(set(telegram.sent)) == 30
+    # Each member's messages in the order they were queued.
+    for member in members:
+        assert [text for m, text in telegram.sent if m == member] == [
+            f"notice:{n}" for n in range(10)]
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="several workers need PostgreSQL")
@@ -171,3 +179,100 @@ def test_two_workers_deliver_a_backlog_of_1000_exactly_once(ctx: Context, org: O
         assert len(session.exec(select(Delivery)).all()) == 1000
     assert status(ctx) == Counter(delivered=1000)
     assert OutboxStatus.DELIVERED.value == "delivered"
+
+
+def test_only_the_holder_of_a_claim_records_or_settles_it(ctx: Context, org: Org) -> None:
+    """A worker whose lease ran out and was taken over can no longer record a
+    copy or settle the message: the new holder does."""
+    queue(ctx, org.water_liaison)
+    [first] = outbox.claim(ctx, T0, lease=timedelta(minutes=1))
+    assert outbox.claim(ctx, T0 + timedelta(seconds=30)) == []  # still held
+    [second] = outbox.claim(ctx, T0 + timedelta(minutes=2))  # the lease ran out
+    assert second.id == first.id and second.token != first.token
+    assert not outbox.record_copy(ctx, first.id, "telegram", T0, "1", first.token)
+    assert not outbox.mark_delivered(ctx, first.id, T0, first.token)
+    assert not outbox.mark_failed(ctx, first.id, T0, "late", token=first.token)
+    assert outbox.renew(ctx, [(first.id, first.token)], T0) == set()
+    assert outbox.renew(ctx, [(second.id, second.token)], T0) == {second.id}
+    assert outbox.record_copy(ctx, second.id, "telegram", T0, "2", second.token)
+    assert outbox.mark_delivered(ctx, second.id, T0, second.token)
+    with Session(ctx.engine) as session:
+        [copy] = session.exec(select(Delivery)).all()
+        assert copy.platform_message_id == "2"
+    assert status(ctx) == Counter(delivered=1)
+
+
+class SlowChannel(RecordingChannel):
+    """Each send takes `seconds` (a chat paced to a message a second, a slow API)."""
+
+    def __init__(self, name: str, reaches: set[int], seconds: float) -> None:
+        super().__init__(name, reaches)
+        self.seconds = seconds
+
+    async def send(self, member: Member, replies: Sequence[Reply], call_id: int | None) -> str:
+        await asyncio.sleep(self.seconds)
+        return await super().send(member, replies, call_id)
+
+
+def test_leases_are_renewed_while_a_slow_send_is_in_hand(ctx: Context, org: Org) -> None:
+    """Two workers on one backlog, each send outlasting the lease: the holder
+    renews, so the other never takes a message over and nothing is doubled
+    (without renewal every message would go out twice). On PostgreSQL when
+    YOUHU_TEST_DATABASE_URL is set, else SQLite."""
+    from datetime import UTC, datetime
+
+    members = [org.water_liaison, org.housing_liaison]
+    for member in members:
+        queue(ctx, member, 3)
+    channel = SlowChannel("telegram", set(members), seconds=1.0)
+
+    def worker() -> None:
+        deliverer = Deliverer(ctx, [channel], clock=lambda: datetime.now(UTC), render=render,
+                              lease=timedelta(seconds=0.6))
+
+        async def rounds() -> None:
+            while status(ctx)["pending"]:
+                await deliverer.run_once()
+                await asyncio.sleep(0.05)
+
+        asyncio.run(rounds())
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(channel.sent) == sorted({*channel.sent})  # no copy twice
+    assert len(channel.sent) == 6 and status(ctx) == Counter(delivered=6)
+
+
+def test_a_clean_stop_releases_unsent_claims_at_once(ctx: Context, org: Org) -> None:
+    """SIGTERM mid-backlog: the sends in hand finish, the rest are released —
+    due again at once for the next worker, not after the lease."""
+    from datetime import UTC, datetime
+
+    members = [org.water_liaison, org.housing_liaison, org.urban_liaison, org.dispatcher]
+    for member in members:
+        queue(ctx, member, 5)
+    channel = SlowChannel("telegram", set(members), seconds=0.3)
+
+    async def scenario() -> None:
+        deliverer = Deliverer(ctx, [channel], clock=lambda: datetime.now(UTC), render=render,
+                              concurrency=2)
+        round_ = asyncio.create_task(deliverer.run_once())
+        while len(channel.sent) < 1:
+            await asyncio.sleep(0.01)
+        await deliverer.stop()
+        await round_
+
+    asyncio.run(scenario())
+    sent = len(channel.sent)
+    assert 1 <= sent <= 4  # the two in hand when it stopped, at most twice over
+    with Session(ctx.engine) as session:
+        held = session.exec(select(OutboxMessage).where(
+            col(OutboxMessage.claimed_until).is_not(None))).all()
+    assert held == []  # nothing left claimed: a restart need not wait for leases
+    from datetime import UTC as utc
+    from datetime import datetime as dt
+    assert deliver(ctx, [channel], dt.now(utc) - T0) == 20 - sent
+    assert len(channel.sent) == 20 and len(set(channel.sent)) == 20

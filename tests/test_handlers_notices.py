@@ -13,7 +13,7 @@ from models import Locale, Member, OutboxMessage, RatingLevel
 from tests.conftest import JPEG, T0, Org
 from tests.test_handlers_chat import set_locale
 from tests.test_handlers_liaison import raised
-from workflows import calls
+from workflows import calls, queries
 from workflows.context import Context
 from workflows.photos import Photo
 from workflows.sweep import sweep
@@ -96,8 +96,16 @@ def test_nudge_and_undeliverable_from_params(ctx: Context, org: Org) -> None:
         "(repeated 2 times)")
     assert [b.label for b in reply.all_buttons] == ["Acknowledge", "Return"]
     [reply] = render(ctx, dispatcher, "undeliverable",
-                     {"member": "李明", "about": "call_alert", "reason": "blocked"}, None)
-    assert "李明" in reply.text and "call_alert" in reply.text and "blocked" in reply.text
+                     {"member": "李明", "about": "call_alert", "why": "refused",
+                      "reason": "Forbidden: bot was blocked by the user"}, cid)
+    assert "李明" in reply.text and "blocked by the user" in reply.text
+    # In Chinese: the call's number, what the message was and why, no template ids.
+    assert "call_alert" not in reply.text and "平台" in reply.text
+    assert queries.call_view(ctx, cid).number in reply.text
+    [reply] = render(ctx, dispatcher, "undeliverable",
+                     {"member": "王芳", "about": "daily_digest", "why": "unreachable"}, None)
+    assert "daily_digest" not in reply.text and "reachable" not in reply.text
+    assert "王芳" in reply.text and "早间" in reply.text
     [reply] = render(ctx, dispatcher, "something_new", {"number": "X-1"}, None)
     assert "X-1" in reply.text
 

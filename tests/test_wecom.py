@@ -743,7 +743,7 @@ def test_cards_hold_six_buttons_and_the_text_fits_or_goes_first() -> None:
     assert len({c["task_id"] for c in cards}) == 2
     long_first_line = "Raise a call. Which domain is it? Choose one of the buttons below."
     cards, too_long = template_cards(long_first_line, buttons[:2], None)
-    assert not too_long and "main_title" not in cards[0]
+    assert not too_long and cards[0]["main_title"]["title"] == long_first_line[:25] + "…"
     assert cards[0]["sub_title_text"] == long_first_line
     cards, too_long = template_cards("标题\n" + "长" * 300, buttons[:1], None)
     assert too_long and len(cards[0]["sub_title_text"]) == 112
@@ -802,6 +802,27 @@ def test_youhu_run_refuses_a_half_configured_wecom(district: Context, db_url: st
     assert asyncio.run(youhu_run(settings)) == 2
     out = capsys.readouterr().out
     assert "wecom.secret" in out and "wecom.encoding_aes_key" in out
+
+
+def test_a_clicked_card_shows_its_label_after_a_restart(district: Context, wecom: FakeWeCom,
+                                                        unused_port: int) -> None:
+    """The card was sent by one process; the click reaches another (a restart
+    in between): the card still says which button was pressed."""
+    ctx = district
+    code = create_invite(ctx, "li-ming", None, datetime.now(UTC)).code
+
+    async def scenario() -> None:
+        async with running(ctx, wecom, unused_port) as h:
+            await h.text(CADRE, f"/start {code}")
+            mark = h.mark()
+            await h.text(CADRE, "/call")
+            domains, key_work = await h.card_with(CADRE, mark, "重点工作")
+        async with running(ctx, wecom, unused_port) as h:
+            await h.press(CADRE, domains, key_work)
+            await h.wecom.wait_for_async(lambda: len(h.wecom.card_updates) == 1)
+            assert h.wecom.card_updates[0].replace_name == "✓ 重点工作"
+
+    asyncio.run(scenario())
 
 
 def test_a_call_with_a_photo_and_a_location_takes_six_inputs_on_wecom(

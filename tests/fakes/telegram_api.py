@@ -36,7 +36,10 @@ What it does, so that tests catch what real Telegram would refuse:
   tag, a named entity other than ``&lt; &gt; &amp; &quot;``), callback data
   over 64 bytes, an unknown file_id, editing a message that does not exist
   or with nothing changed ("message is not modified"), answering an unknown
-  or already answered callback query, a malformed command list;
+  or already answered callback query, a malformed command list, and an
+  uploaded photo Telegram would refuse (over 10 MB: PHOTO_SAVE_FILE_INVALID;
+  width + height over 10,000 or sides beyond 20:1: PHOTO_INVALID_DIMENSIONS,
+  read with Pillow; bytes Pillow cannot read are let through);
 - failures on demand (``fail_next``: 429 with ``retry_after``, 500, or 502
   with nginx's HTML page like the real one), slow answers (``slow_next``),
   and, when configured, Telegram's rate limits (a sliding one-second window
@@ -59,6 +62,7 @@ import asyncio
 import contextlib
 import copy
 import html
+import io
 import itertools
 import json
 import re
@@ -74,6 +78,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 import uvicorn
+from PIL import Image, UnidentifiedImageError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -102,6 +107,10 @@ _SEND_METHODS = frozenset(m.lower() for m in ("sendMessage", "sendPhoto", "sendM
                                                "sendDocument"))
 # Telegram's limit for a file a bot uploads (sendDocument): 50 MB.
 DOCUMENT_LIMIT = 50 * 1024 * 1024
+# What Telegram takes as a photo (https://core.telegram.org/bots/api#sendphoto).
+PHOTO_MAX_BYTES = 10 * 1024 * 1024
+PHOTO_MAX_SIDE_SUM = 10_000
+PHOTO_MAX_RATIO = 20
 # Accepted and answered `true` without further checks, so a bot that calls them
 # does not get PTB's InvalidToken (its reading of a 404).
 _NO_OPS = frozenset(m.lower() for m in (
@@ -259,6 +268,22 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], di
         else:
             fields[name.group(1)] = data.decode("utf-8")
     return fields, files
+
+
+def _check_photo(data: bytes) -> None:
+    """Raise Telegram's 400 for an uploaded photo it would refuse: over 10 MB,
+    width + height over 10,000 or sides beyond 20:1. Bytes Pillow cannot read
+    as an image are let through (tests use tiny stand-ins for JPEGs)."""
+    if len(data) > PHOTO_MAX_BYTES:
+        raise _bad_request("PHOTO_SAVE_FILE_INVALID")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        return
+    if (width + height > PHOTO_MAX_SIDE_SUM
+            or max(width, height) > PHOTO_MAX_RATIO * max(min(width, height), 1)):
+        raise _bad_request("PHOTO_INVALID_DIMENSIONS")
 
 
 def _check_html(text: str) -> None:
@@ -710,16 +735,18 @@ class FakeTelegram:
             message["media_group_id"] = media_group_id
         return self._push({"message": message})
 
-    def user_sends_document(self, user_id: int, data: bytes, file_name: str,
-                            caption: str | None = None, first_name: str | None = None,
+    def user_sends_document(self, user_id: int, data: bytes, file_name: str = "IMG_0001.jpg",
+                            mime_type: str = "image/jpeg", caption: str | None = None,
+                            first_name: str | None = None,
                             language_code: str | None = None) -> JSON:
-        """A file sent as a document (e.g. a filled-in Excel sheet)."""
+        """A file sent as a file (a photo "without compression"): one document."""
         message = self._user_message(user_id, first_name, language_code)
         with self._changed:
             stored = self._store_file(data, "documents", "")
         message["document"] = {"file_id": stored.file_id,
                                "file_unique_id": stored.file_unique_id,
-                               "file_name": file_name, "file_size": len(data)}
+                               "file_name": file_name, "mime_type": mime_type,
+                               "file_size": len(data)}
         if caption is not None:
             message["caption"] = caption
         return self._push({"message": message})
@@ -1033,8 +1060,10 @@ class FakeTelegram:
             name = value.removeprefix("attach://")
             if name not in files:
                 raise _bad_request(f"file of field {name} not found")
+            _check_photo(files[name])
             return files[name], self._store_photo(files[name], thumbnails=False)
         if value is None and field_name in files:
+            _check_photo(files[field_name])
             return files[field_name], self._store_photo(files[field_name], thumbnails=False)
         if isinstance(value, str) and value in self._photo_sets:
             return value, self._photo_sets[value]
@@ -1094,32 +1123,6 @@ class FakeTelegram:
         self._add("sendMessage", chat_id, params, message_ids=(message["message_id"],))
         return message
 
-    def _send_document(self, params: JSON, files: dict[str, bytes]) -> JSON:
-        """A file upload (the multipart field ``document``); file_ids are not
-        supported for documents here."""
-        chat_id = self._target_chat(params)
-        value = params.get("document")
-        name = value[len("attach://"):] if isinstance(value, str) and value.startswith(
-            "attach://") else "document"
-        data = files.get(name)
-        if data is None:
-            raise _bad_request("there is no document in the request")
-        if len(data) > DOCUMENT_LIMIT:
-            raise _ApiError(413, "Request Entity Too Large")
-        stored = self._store_file(data, "documents", "")
-        caption = self._caption(params.get("caption"), params.get("parse_mode"))
-        # The sent name is in params as "<field>:filename" (see the multipart parser).
-        file_name = str(params.get(f"{name}:filename") or "document")
-        content: JSON = {"document": {"file_id": stored.file_id,
-                                      "file_unique_id": stored.file_unique_id,
-                                      "file_name": file_name, "file_size": len(data)}}
-        if caption is not None:
-            content["caption"] = caption
-        message = self._new_message(params, chat_id, **content)
-        self._add("sendDocument", chat_id, params, message_ids=(message["message_id"],),
-                  caption=params.get("caption"), documents=[data])
-        return message
-
     def _send_photo(self, params: JSON, files: dict[str, bytes]) -> JSON:
         chat_id = self._target_chat(params)
         recorded, sizes = self._photo_input(params.get("photo"), files, "photo")
@@ -1153,6 +1156,40 @@ class FakeTelegram:
         self._add("sendMediaGroup", chat_id, params, photos=recorded, caption=first_caption,
                   message_ids=tuple(m["message_id"] for m in messages))
         return messages
+
+    def _send_document(self, params: JSON, files: dict[str, bytes]) -> JSON:
+        """A file: uploaded or resent by file_id; its bytes recorded in both
+        ``photos`` (photos sent as files) and ``documents`` (`Reply.documents`)."""
+        chat_id = self._target_chat(params)
+        value = params.get("document")
+        if isinstance(value, str) and value.startswith("attach://"):
+            value = files.get(value.removeprefix("attach://"))
+        elif value is None:
+            value = files.get("document")
+        if isinstance(value, str) and value in self._files:
+            stored = self._files[value]
+        elif isinstance(value, bytes):
+            if len(value) > DOCUMENT_LIMIT:
+                raise _ApiError(413, "Request Entity Too Large")
+            stored = self._store_file(value, "documents", "")
+        else:
+            raise _bad_request("there is no document in the request")
+        caption = self._caption(params.get("caption"), params.get("parse_mode"))
+        # The sent name is in params as "<field>:filename" (see the multipart parser).
+        field = str(params.get("document") or "document").removeprefix("attach://")
+        file_name = str(params.get(f"{field}:filename")
+                        or stored.file_path.rpartition("/")[2])
+        content: JSON = {"document": {"file_id": stored.file_id,
+                                      "file_unique_id": stored.file_unique_id,
+                                      "file_name": file_name,
+                                      "file_size": len(stored.data)}}
+        if caption is not None:
+            content["caption"] = caption
+        message = self._new_message(params, chat_id, **content)
+        self._add("sendDocument", chat_id, params, message_ids=(message["message_id"],),
+                  photos=[stored.data if isinstance(value, bytes) else value],
+                  caption=params.get("caption"), documents=[stored.data])
+        return message
 
     def _edited(self, params: JSON) -> JSON | bool:
         """The bot's message an edit targets, or True for an inline message."""

@@ -21,8 +21,11 @@ media, 44004 empty content, 45009 API frequency out of limit, 47001 data
 format error, -1 system busy. Two are this fake's choice, because WeCom's
 documentation does not name them: a refused ``response_code`` (unknown or
 already used) answers ``INVALID_RESPONSE_CODE`` (40029), and other invalid
-parameters — a reused ``task_id``, a card without buttons — answer 40058
-("invalid parameter"), with an errmsg saying what is wrong.
+parameters — a reused ``task_id``, a card without buttons, a
+button_interaction card without ``main_title`` (which WeCom's documentation
+makes required) — answer 40058 ("invalid parameter"), with an errmsg saying
+what is wrong. An image upload over 10 MB answers 40009 (invalid image
+size), one that is not JPEG or PNG 40005 (invalid file type).
 
 Like WeCom, text content longer than 2048 bytes and markdown longer than
 4096 bytes is cut, silently: ``SentWeCom.content`` is what the member sees.
@@ -58,6 +61,7 @@ SYSTEM_BUSY = -1
 FREQUENCY_OUT_OF_LIMIT = 45009
 
 _MSGTYPES = {"text", "markdown", "image", "file", "news", "template_card"}
+IMAGE_MAX_BYTES = 10 * 1024 * 1024
 _INTERACTIVE_CARDS = {"button_interaction", "vote_interaction", "multiple_interaction"}
 _CARD_TYPES = {"text_notice", "news_notice", *_INTERACTIVE_CARDS}
 _TASK_ID = re.compile(r"[A-Za-z0-9_\-@]{1,128}")
@@ -527,7 +531,11 @@ class FakeWeCom:
         if card_type not in _CARD_TYPES:
             raise _Refused(INVALID_PARAMETER, f"invalid card_type {card_type!r}")
         title = card.get("main_title")
-        if not (isinstance(title, dict) and title.get("title")) and not card.get("sub_title_text"):
+        has_title = isinstance(title, dict) and bool(title.get("title"))
+        if card_type == "button_interaction" and not has_title:
+            # WeCom's documentation: main_title is required for this card type.
+            raise _Refused(INVALID_PARAMETER, "main_title is required for button_interaction")
+        if not has_title and not card.get("sub_title_text"):
             raise _Refused(INVALID_PARAMETER, "main_title.title or sub_title_text is required")
         if card_type not in _INTERACTIVE_CARDS:
             return None
@@ -591,6 +599,11 @@ class FakeWeCom:
             data = part.get_payload(decode=True) if part is not None else None
             if part is None or not isinstance(data, bytes) or not data:
                 raise _Refused(44001, "empty media data (multipart field 'media')")
+            if media_type == "image" and len(data) > IMAGE_MAX_BYTES:
+                raise _Refused(40009, "invalid image size")
+            if media_type == "image" and not data.startswith((b"\xff\xd8\xff",
+                                                              b"\x89PNG\r\n\x1a\n")):
+                raise _Refused(40005, "invalid file type")
         except _Refused as refused:
             return self._refuse(request, refused)
         media_id = self._new_id("media")
