@@ -5,17 +5,21 @@ The same flows in a real browser are in `test_board_browser.py`."""
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from httpx import Response
+from openpyxl import load_workbook
+from PIL import Image
 from sqlmodel import Session, select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from bot.board import Board
+from bot.exports import export_files
 from models import Call, CallRequest, CallStatus, Member, OutboxMessage, RequestStatus
 from tests.conftest import PNG, T0, Org
 from tests.test_handlers_chat import Chat
@@ -41,7 +45,7 @@ class Clock:
 
 @pytest.fixture
 def bctx(ctx: Context) -> Context:
-    return replace(ctx, board_url=URL)
+    return replace(ctx, board_url=URL, exports=export_files)
 
 
 @pytest.fixture
@@ -507,6 +511,19 @@ def test_the_report_page(client: TestClient, bctx: Context, org: Org, clock: Clo
     district = client.get("/board/report?month=2025-09").text
     assert "housing" in district and "water" in district
     assert client.get("/board/report?month=never").status_code == 400
+    # The district's readers get the chat's files: the chart and the workbook.
+    assert "/board/report/workbook.xlsx?month=2025-09" in district
+    chart = client.get("/board/report/chart.png?month=2025-09")
+    assert chart.status_code == 200 and chart.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(chart.content)).size == (1200, 900)
+    workbook = client.get("/board/report/workbook.xlsx?month=2025-09")
+    assert "attachment" in workbook.headers["content-disposition"]
+    sheets = load_workbook(io.BytesIO(workbook.content)).sheetnames
+    assert len(sheets) >= 2
+    assert client.get("/board/report/other.txt?month=2025-09").status_code == 404
+    client.cookies.clear()
+    sign_in(client, bctx, "water-head", clock.now)
+    assert client.get("/board/report/workbook.xlsx?month=2025-09").status_code == 403
 
 
 # --- clocks in working time ------------------------------------------------------------------

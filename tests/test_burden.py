@@ -460,3 +460,36 @@ def test_a_town_answers_with_the_excel_sheet_of_the_request(district: Context) -
     [answer] = [t for t in targets(ctx, request.id or 0) if t.answered_at is not None]
     assert answer.values["户数"] == 7 and answer.values["完成日期"] == "2025-10-12"
     assert len(answer.values["现场照片"]) == 64
+
+
+def test_out_of_plan_and_duplicate_requests_weigh_on_the_score_when_configured(
+        district: Context) -> None:
+    """Off by default; with `[burden] deduct_out_of_plan` / `deduct_duplicate`
+    set, the department's score in the call report loses those points."""
+    from dataclasses import replace
+
+    from workflows.stats import report
+
+    ctx = district
+    liaison = member_id(ctx, "han-xue")  # 区民政局: its data item is approved twice a year
+    with Session(ctx.engine) as session:
+        item = session.exec(select(PlanItem).where(PlanItem.code == "elderly-care")).one()
+        town = session.exec(select(Unit).where(Unit.code == "jianggao")).one()
+    fields = [burden.clean_field("特困人员人数", "number")]
+    for n in range(3):  # the third is over the plan's count; the 2nd and 3rd are duplicates
+        burden.send_request(ctx, liaison, MONDAY + timedelta(days=n), burden.Draft(
+            f"特困人员供养情况统计第{n + 1}期", fields, [town.id or 0], 2, item.id))
+    period = Period.parse("2025-10", ctx.rules.tz)
+    now = MONDAY + timedelta(days=5)
+
+    def civil_affairs(c: Context) -> tuple[float, float | None]:
+        entry = next(d for d in report(c, period, now).departments
+                     if d.department_code == "civil-affairs")
+        return entry.deduction, entry.score
+
+    assert civil_affairs(ctx)[0] == 0.0  # off by default
+    rules = replace(ctx.rules, burden=replace(ctx.rules.burden, deduct_out_of_plan=3.0,
+                                              deduct_duplicate=1.0))
+    assert burden.burden_deductions(replace(ctx, rules=rules), period) == {
+        "civil-affairs": 3.0 + 2 * 1.0}
+    assert civil_affairs(replace(ctx, rules=rules))[0] == 5.0

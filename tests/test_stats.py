@@ -455,3 +455,23 @@ def test_working_hours_skip_nights_weekends_and_holidays() -> None:
         pytest.approx(2.0))  # Friday 17–18, and Saturday 11 October is a make-up working day
     assert hours.between(local(2025, 10, 9, 20, 0), local(2025, 10, 10, 8, 0)) == 0.0
     assert hours.between(local(2025, 10, 10, 8, 0), local(2025, 10, 9, 8, 0)) == 0.0
+
+
+def test_the_report_counts_working_hours_as_the_deadlines_do() -> None:
+    """One measure of working time: the read model's cached counter agrees
+    with `deadlines.working_time_between` (the clocks' and the board's),
+    also with working hours configured other than 09:00-18:00."""
+    from datetime import time, timedelta
+
+    from workflows.deadlines import working_time_between
+
+    local = partial(datetime, tzinfo=SHANGHAI)
+    calendar = WorkingDayCalendar()
+    for policy in (WorkdayPolicy(), WorkdayPolicy(workday_start=time(8, 30),
+                                                  workday_end=time(17, 30))):
+        hours = WorkingHours(calendar, policy)
+        start = local(2025, 9, 26, 7, 15)
+        for step in range(0, 24 * 20, 7):  # every 7 hours over 20 days, National Day included
+            end = start + timedelta(hours=step, minutes=13)
+            expected = working_time_between(start, end, calendar, policy) / timedelta(hours=1)
+            assert hours.between(start, end) == pytest.approx(expected)

@@ -829,6 +829,22 @@ def burden_report(ctx: Context, period: Period) -> BurdenReport:
         sorted(town_rows.values(), key=lambda t: (-t.forms, t.town)), total)
 
 
+def burden_deductions(ctx: Context, period: Period) -> dict[str, float]:
+    """Points off each department's score (by department code) for its
+    form burden in `period`, at the configured rates (`[burden]`
+    `deduct_out_of_plan`, `deduct_duplicate`); `workflows.stats.report`
+    takes them off the call score."""
+    rules = ctx.rules.burden
+    rows = burden_report(ctx, period).departments
+    with session_scope(ctx.engine) as session:
+        codes = {u.id or 0: u.code for u in session.exec(
+            select(Unit).where(Unit.kind == UnitKind.DEPARTMENT))}
+    points = {codes[row.department_id]: burden_deduction(row, rules.deduct_out_of_plan,
+                                                         rules.deduct_duplicate)
+              for row in rows if row.department_id in codes}
+    return {code: value for code, value in points.items() if value}
+
+
 def burden_deduction(row: DepartmentBurden, per_out_of_plan: float,
                      per_duplicate: float) -> float:
     """Points off a department's score for its burden in a period: per

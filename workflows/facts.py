@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, and_, or_
@@ -58,7 +58,6 @@ from workflows.lifecycle import OPEN_STATES
 TOWN_KINDS = frozenset({UnitKind.TOWN, UnitKind.STREET})
 SATISFIED_LEVELS = frozenset({RatingLevel.SATISFIED, RatingLevel.MOSTLY_SATISFIED})
 #: When a working day's counted hours begin (they end at `[workday] end`).
-WORKDAY_START = time(9, 0)
 REFERRAL_EVENT = "AccountabilityReferred"
 
 
@@ -117,14 +116,15 @@ def late_now_clause(now: datetime) -> ColumnElement[bool]:
 
 
 class WorkingHours:
-    """Counts working hours between two moments (09:00 to the close of day on
-    working days), remembering which days are working days."""
+    """Counts working hours between two moments (the policy's working hours,
+    `WorkdayPolicy.workday_start` to `workday_end`, on working days), as
+    `workflows.deadlines.working_time_between` does, remembering which days
+    are working days: a report counts this for every call of a month."""
 
-    def __init__(self, calendar: WorkingDayCalendar, policy: WorkdayPolicy,
-                 day_start: time = WORKDAY_START) -> None:
+    def __init__(self, calendar: WorkingDayCalendar, policy: WorkdayPolicy) -> None:
         self.calendar = calendar
         self.policy = policy
-        self.day_start = day_start
+        self.day_start = policy.workday_start
         self._working: dict[date, bool] = {}
 
     def _is_working(self, day: date) -> bool:

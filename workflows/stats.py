@@ -37,7 +37,7 @@ the small unit and domain tables (see bench/README.md for 100,000 calls).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -389,8 +389,12 @@ def _group(facts: Iterable[CallFacts], key: Callable[[CallFacts], str | None]
 
 
 def build_report(period: Period, facts: list[CallFacts], names: Directory,
-                 weights: EvaluationWeights, now: datetime, tz: ZoneInfo) -> Report:
-    """The report of `facts` (the period's calls). Pure."""
+                 weights: EvaluationWeights, now: datetime, tz: ZoneInfo,
+                 other_deductions: Mapping[str, float] | None = None) -> Report:
+    """The report of `facts` (the period's calls). Pure. `other_deductions`:
+    points off a department's score (by department code) besides 督办/问责 —
+    the form-burden watch's, when configured (`workflows.burden`)."""
+    others = other_deductions or {}
     by_department = _group(facts, lambda f: f.department_code)
     by_town = _group(facts, lambda f: f.town_code)
     by_domain = _group(facts, lambda f: f.domain_code)
@@ -399,6 +403,8 @@ def build_report(period: Period, facts: list[CallFacts], names: Directory,
     for code, name in names.departments.items():
         figures = tally(by_department.get(code, ()))
         rating, performance, score = department_score(figures, weights)
+        extra = others.get(code, 0.0)
+        score = max(score - extra, 0.0)
         has_calls = figures.raised > 0
         unranked.append(
             DepartmentScore(
@@ -407,7 +413,7 @@ def build_report(period: Period, facts: list[CallFacts], names: Directory,
                 figures=figures,
                 rating_score=rating,
                 performance_score=performance if has_calls else None,
-                deduction=deduction(figures, weights),
+                deduction=deduction(figures, weights) + extra,
                 score=score if has_calls else None,
                 rank=None,
             )
@@ -448,7 +454,14 @@ def report(ctx: Context, period: Period, now: datetime) -> Report:
         facts = period_facts(session, period.start, period.end, now,
                              ctx.rules.calendar, ctx.rules.policy)
         names = directory(session)
-    return build_report(period, facts, names, ctx.rules.weights, now, ctx.rules.tz)
+    others: dict[str, float] = {}
+    burden_rules = ctx.rules.burden
+    if burden_rules.deduct_out_of_plan or burden_rules.deduct_duplicate:
+        # Imported here: the form-burden watch builds on this module (Period).
+        from workflows.burden import burden_deductions
+
+        others = burden_deductions(ctx, period)
+    return build_report(period, facts, names, ctx.rules.weights, now, ctx.rules.tz, others)
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,7 @@ class Board:
             Route("/requests/{request_id:int}/decide", self.decide, methods=["POST"]),
             Route("/photos/{sha256:str}", self.photo, methods=["GET"]),
             Route("/report", self.report_page, methods=["GET"]),
+            Route("/report/{kind:str}", self.report_file, methods=["GET"]),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ])]
 
@@ -237,7 +238,9 @@ class Board:
             map_link=_map_link(detail.latitude, detail.longitude),
             title=t._("Call %(number)s", number=detail.number))
 
-    def report_page(self, request: Request) -> Response:
+    def _report_request(self, request: Request
+                        ) -> Response | tuple[SignedIn, Translator, int | None, Period]:
+        """Who reads which report for which month — or the answer refusing it."""
         signed = self._signed(request)
         if signed is None:
             return self._signed_out(request)
@@ -253,14 +256,44 @@ class Board:
         except ValueError:
             return self._refuse(request, 400, N_("Usage: /stats [YYYY-MM], e.g. /stats 2025-10"),
                                 signed)
+        return signed, t, department_id, period
+
+    def report_page(self, request: Request) -> Response:
+        asked = self._report_request(request)
+        if isinstance(asked, Response):
+            return asked
+        signed, t, department_id, period = asked
         result = report(self.ctx, period, self.now())
         # A head reads their own department's line, not the district's.
         own = {u.code for u in queries.departments(self.ctx) if u.id == department_id}
         shown = [d for d in result.departments
                  if department_id is None or d.department_code in own]
+        files = department_id is None and self.ctx.exports is not None
         return self._render(request, "report.html", t, signed=signed, result=result,
                             departments=shown, district=department_id is None,
+                            files=files, month=period.label,
                             title=t._("Figures for %(period)s", period=period.label))
+
+    def report_file(self, request: Request) -> Response:
+        """The month's chart (PNG) or workbook (Excel) — the same files `/report`
+        sends in the chat, rendered by `bot.exports` in the reader's language.
+        For district readers: a head's report is their own line, shown as text."""
+        asked = self._report_request(request)
+        if isinstance(asked, Response):
+            return asked
+        signed, t, department_id, period = asked
+        if department_id is not None or self.ctx.exports is None:
+            return self._refuse(request, 403, N_("You may not do this."), signed)
+        suffix = {"chart.png": ".png", "workbook.xlsx": ".xlsx"}.get(request.path_params["kind"])
+        if suffix is None:
+            return Response(status_code=404)
+        result = report(self.ctx, period, self.now())
+        chosen = next(f for f in self.ctx.exports(result, t.locale) if f.name.endswith(suffix))
+        if suffix == ".png":
+            return Response(chosen.data, media_type="image/png")
+        return Response(chosen.data, media_type=(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            headers={"Content-Disposition": f'attachment; filename="{chosen.name}"'})
 
     def photo(self, request: Request) -> Response:
         signed = self._signed(request)
