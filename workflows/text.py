@@ -21,5 +21,7 @@ def blank(text: str | None) -> bool:
 
 
 def clean(text: str | None) -> str:
-    """`text` without surrounding whitespace, or "" when it shows nothing."""
-    return "" if blank(text) else (text or "").strip()
+    """`text` without surrounding whitespace and without NUL characters
+    (which show nothing and which PostgreSQL cannot store), or "" when it
+    shows nothing."""
+    return "" if blank(text) else (text or "").replace("\x00", "").strip()

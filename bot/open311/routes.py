@@ -87,6 +87,14 @@ class Open311Api:
                                                       and "GET" in methods):
                 return error(fmt, 405, f"method: {request.method} is not allowed here",
                              {"Allow": ", ".join(methods)})
+            # A NUL character is in no valid field, and PostgreSQL cannot store
+            # or compare it: refused with the field named, before any work (the
+            # key is only hashed, jurisdiction_id is ignored: both may hold anything).
+            for name, value in request.query_params.multi_items():
+                if name in ("api_key", "jurisdiction_id"):
+                    continue
+                if "\x00" in name or "\x00" in value:
+                    return error(fmt, 400, f"{name.replace(chr(0), '')}: contains a NUL character")
             try:
                 return await handle(request, fmt)
             except BadRequest as refused:
@@ -234,6 +242,8 @@ class Open311Api:
             raise BadRequest(400, f"body: not a UTF-8 form ({failure})") from None
         form: dict[str, str] = {}
         for name, value in pairs:
+            if "\x00" in name or "\x00" in value:
+                raise BadRequest(400, f"{name.replace(chr(0), '')}: contains a NUL character")
             multi = re.fullmatch(sources.MULTI_ATTRIBUTE_PATTERN, name)
             if multi:  # attribute[code][]=a&attribute[code][]=b: a multivaluelist
                 key = f"attribute[{multi.group(1)}]"
