@@ -216,10 +216,6 @@ def test_the_key_can_come_in_a_header(client: TestClient, key: str) -> None:
     ({"external_id": "x" * 129}, "external_id"),
     ({"external_id": "带中文"}, "external_id"),
     ({"media_url": "http://"}, "media_url"),
-    # PostgreSQL can store no NUL (found by schemathesis on PostgreSQL)
-    ({"description": "积水\x00"}, "description"),
-    ({"address_string": "大源村\x00"}, "address_string"),
-    ({"attribute[camera]": "\x00"}, "attribute[camera]"),
 ])
 def test_bad_posts_are_400_with_the_field_named_and_store_nothing(
     client: TestClient, ctx: Context, key: str, fields: dict[str, Any], field: str
@@ -228,6 +224,16 @@ def test_bad_posts_are_400_with_the_field_named_and_store_nothing(
     assert response.status_code == 400, response.text
     assert errors(response)[0]["description"].startswith(field)
     assert count(ctx, Call) == 0 and count(ctx, SourceEvent) == 0
+
+
+def test_nul_characters_are_dropped_from_a_post(client: TestClient, key: str) -> None:
+    """PostgreSQL can store no NUL (schemathesis found a 500 there): a form's
+    NUL characters are dropped before anything reads the fields."""
+    created = post(client, key, description="积水\x00漫到路面")
+    assert created.status_code == 201, created.text
+    number = created.json()[0]["service_request_id"]
+    read = client.get(f"/open311/v2/requests/{number}.json", params={"api_key": key})
+    assert read.json()[0]["description"] == "积水漫到路面"
 
 
 def test_oversize_and_malformed_bodies(client: TestClient, ctx: Context, key: str) -> None:

@@ -242,8 +242,9 @@ class Open311Api:
             raise BadRequest(400, f"body: not a UTF-8 form ({failure})") from None
         form: dict[str, str] = {}
         for name, value in pairs:
-            if "\x00" in name or "\x00" in value:
-                raise BadRequest(400, f"{name.replace(chr(0), '')}: contains a NUL character")
+            # NUL shows nothing and PostgreSQL cannot store it: dropped, so a
+            # field is read as if it were not there (the rules then judge it).
+            name, value = name.replace("\x00", ""), value.replace("\x00", "")
             multi = re.fullmatch(sources.MULTI_ATTRIBUTE_PATTERN, name)
             if multi:  # attribute[code][]=a&attribute[code][]=b: a multivaluelist
                 key = f"attribute[{multi.group(1)}]"
