@@ -575,8 +575,7 @@ def report(turn: Turn) -> list[Reply]:
                                "centre and the departments (each its own line)."))
     tz = turn.ctx.rules.tz
     try:
-        period = (Period.parse(turn.msg.args[0], tz) if turn.msg.args
-                  else Period.month_of(turn.now, tz))
+        period = Period.asked(turn.msg.args[0] if turn.msg.args else None, turn.now, tz)
     except ValueError:
         return turn.say(turn._("Usage: /burden [YYYY-MM], e.g. /burden 2025-10"))
     result = burden.burden_report(turn.ctx, period)

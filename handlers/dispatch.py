@@ -29,8 +29,7 @@ def stats(turn: Turn) -> list[Reply]:
         return _refuse(turn)
     t, tz = turn.t, turn.ctx.rules.tz
     try:
-        period = (Period.parse(turn.msg.args[0], tz) if turn.msg.args
-                  else Period.month_of(turn.now, tz))
+        period = Period.asked(turn.msg.args[0] if turn.msg.args else None, turn.now, tz)
     except ValueError:
         return turn.say(t._("Usage: /stats [YYYY-MM], e.g. /stats 2025-10"))
     result = report(turn.ctx, period, turn.now)

@@ -103,8 +103,7 @@ def report_command(turn: Turn) -> list[Reply]:
                                "and departments."))
     t, tz = turn.t, turn.ctx.rules.tz
     try:
-        period = (Period.parse(turn.msg.args[0], tz) if turn.msg.args
-                  else Period.month_of(turn.now, tz))
+        period = Period.asked(turn.msg.args[0] if turn.msg.args else None, turn.now, tz)
     except ValueError:
         return turn.say(t._("Usage: /report [YYYY-MM], e.g. /report 2025-10"))
     result = report(turn.ctx, period, turn.now)

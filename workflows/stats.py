@@ -92,6 +92,13 @@ class Period:
         return cls.month(int(match.group(1)), int(match.group(2)), tz)
 
     @classmethod
+    def asked(cls, text: str | None, now: datetime, tz: ZoneInfo) -> Period:
+        """The month a reader asked for ("YYYY-MM"), or the month of `now` when
+        they named none — what `/stats`, `/report`, `/burden` and the board's
+        report page all mean. Raises ValueError for anything else."""
+        return cls.parse(text, tz) if text else cls.month_of(now, tz)
+
+    @classmethod
     def month_of(cls, moment: datetime, tz: ZoneInfo) -> Period:
         """The month in `tz` that `moment` falls in (for "this month")."""
         _require_aware("moment", moment)

@@ -251,8 +251,7 @@ class Board:
             return self._refuse(request, 403, N_("You may not do this."), signed)
         tz = self.ctx.rules.tz
         try:
-            period = (Period.parse(request.query_params["month"], tz)
-                      if request.query_params.get("month") else Period.month_of(self.now(), tz))
+            period = Period.asked(request.query_params.get("month"), self.now(), tz)
         except ValueError:
             return self._refuse(request, 400, N_("Usage: /stats [YYYY-MM], e.g. /stats 2025-10"),
                                 signed)
