@@ -42,15 +42,8 @@ from bot.settings import (
 )
 from bot.telegram import TelegramChannel
 from bot.web import Server, build_app
-from bot.wecom import (
-    CARD_BUTTONS,
-    TEXT_LIMIT,
-    WeComChannel,
-    WeComClient,
-    WeComError,
-    split_text,
-    template_cards,
-)
+from bot.wecom import WeComChannel, WeComClient, WeComError
+from bot.wecom.render import CARD_BUTTONS, TEXT_LIMIT, split_text, template_cards
 from handlers.messages import Button
 from models import (
     Attachment,

@@ -49,9 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
-import secrets
 import time
 import time as monotonic_time
 from collections import defaultdict
@@ -60,7 +58,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-import httpx
 import xmltodict
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -73,9 +70,11 @@ from bot import images
 from bot.delivery import ChannelError
 from bot.settings import WeComSettings
 from bot.web import read_body
+from bot.wecom.client import DOWNLOAD_ATTEMPTS, MEDIA_LIFETIME, WeComClient, WeComError
+from bot.wecom.render import clip, split_text, template_cards
 from handlers.buttons import parse as parse_button
 from handlers.conversations import Conversations
-from handlers.messages import Button, Incoming, Location, Reply
+from handlers.messages import Incoming, Location, Reply
 from models import Member
 from workflows import outbox
 from workflows.context import Context
@@ -84,22 +83,11 @@ from workflows.photos import image_type
 log = logging.getLogger(__name__)
 
 CHANNEL = "wecom"
-TEXT_LIMIT = 2048  # bytes of UTF-8; WeCom cuts longer text silently
-CARD_BUTTONS = 6  # button_interaction's button_list holds at most six
-TITLE_LIMIT = 26  # characters WeCom recommends for main_title.title
-SUBTITLE_LIMIT = 112  # characters WeCom recommends for sub_title_text
 REPLACE_NAME_LIMIT = 30
 # WeCom retries within seconds; allow for clock skew, refuse anything older.
 REPLAY_WINDOW = 30 * 60
 MAX_CALLBACK_BYTES = 64 * 1024  # a callback is well under 4 KB; refuse anything absurd
-TOKEN_MARGIN = 300.0  # seconds before expires_in that a token is renewed
-FREQUENCY_RETRY_AFTER = 60.0  # 45009: WeCom's limits are counted per minute and hour
-MEDIA_LIFETIME = 3 * 24 * 3600 - 3600  # a media_id lives three days; keep an hour's margin
-DOWNLOAD_ATTEMPTS = 3
 
-TOKEN_EXPIRED = frozenset({40014, 42001})  # invalid / expired access_token
-FREQUENCY_OUT_OF_LIMIT = 45009
-TEMPORARY_ERRCODES = frozenset({-1, FREQUENCY_OUT_OF_LIMIT, 45033})  # busy, rate, concurrency
 
 ANSWER_ATTEMPTS = 3  # an answer to a member is tried this often before it is given up
 
@@ -107,306 +95,24 @@ Clock = Callable[[], datetime]
 T = TypeVar("T")
 
 
-class WeComError(ChannelError):
-    """A WeCom API request failed; `errcode` is WeCom's, None for a network
-    error, a timeout or an HTTP error status."""
-
-    def __init__(self, message: str, errcode: int | None = None,
-                 retry_after: float | None = None, permanent: bool = False) -> None:
-        super().__init__(message, retry_after=retry_after, permanent=permanent)
-        self.errcode = errcode
 
 
-def _errcode_error(path: str, data: dict[str, Any]) -> WeComError:
-    code = data.get("errcode")
-    errcode = code if isinstance(code, int) else -1
-    message = f"{path}: errcode {errcode} {data.get('errmsg', '')}".strip()
-    if errcode == FREQUENCY_OUT_OF_LIMIT:
-        return WeComError(message, errcode, retry_after=FREQUENCY_RETRY_AFTER)
-    if errcode in TEMPORARY_ERRCODES or errcode in TOKEN_EXPIRED:
-        return WeComError(message, errcode)
-    return WeComError(message, errcode, permanent=True)
 
 
-def _check_status(response: httpx.Response, path: str) -> None:
-    status = response.status_code
-    if status == 200:
-        return
-    temporary = status >= 500 or status == 429
-    raise WeComError(f"{path}: HTTP {status}", permanent=not temporary)
 
 
-def _json_of(body: bytes, path: str) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        # HTTP 200 without JSON: a proxy's error page, say; worth another try.
-        raise WeComError(f"{path}: the answer is not JSON")
-    return data
 
 
-class WeComClient:
-    """Our async client of the WeCom server API, for one self-built app.
-
-    wechatpy's own client is synchronous and hard-codes its hosts; this one
-    talks to `api_base` with httpx, with a timeout on every request. The
-    access token is cached and renewed `TOKEN_MARGIN` seconds before it
-    expires, fetched once however many senders need it at the same time, and
-    fetched afresh when WeCom says it is invalid or expired (40014, 42001) —
-    then the request is made once more. Failures raise `WeComError`:
-    temporary for system busy (-1), rate limits (45009, with `retry_after`),
-    HTTP 5xx and network errors and timeouts; permanent for other errcodes.
-    """
-
-    def __init__(self, settings: WeComSettings, timeout: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        if settings.missing():
-            raise ValueError(f"wecom is not configured: {', '.join(settings.missing())} not set")
-        assert settings.corp_id is not None and settings.secret is not None
-        assert settings.agent_id is not None
-        self.corp_id = settings.corp_id
-        self.agent_id = settings.agent_id
-        self._secret = settings.secret.get_secret_value()
-        self._http = httpx.AsyncClient(
-            base_url=settings.api_base, transport=transport,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
-        self._token: str | None = None
-        self._token_until = 0.0
-        self._token_lock = asyncio.Lock()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    # --- the access token ---------------------------------------------------
-
-    async def token(self) -> str:
-        """The cached access token, fetched when missing or about to expire."""
-        if self._token is not None and monotonic_time.monotonic() < self._token_until:
-            return self._token
-        async with self._token_lock:
-            # Whoever waited on the lock finds the token the first one fetched.
-            if self._token is not None and monotonic_time.monotonic() < self._token_until:
-                return self._token
-            path = "/cgi-bin/gettoken"
-            response = await self._request("GET", path, params={
-                "corpid": self.corp_id, "corpsecret": self._secret})
-            data = _json_of(response.content, path)
-            if data.get("errcode", 0) != 0 or not data.get("access_token"):
-                error = _errcode_error(path, data)
-                log.error("wecom: no access token (%s); check wecom.corp_id and wecom.secret",
-                          error)
-                # A wrong secret is fixed by an admin, not by dropping the
-                # messages waiting: report it as temporary so they are retried.
-                raise WeComError(str(error), error.errcode, error.retry_after)
-            lifetime = float(data.get("expires_in", 7200))
-            self._token = str(data["access_token"])
-            self._token_until = monotonic_time.monotonic() + max(lifetime - TOKEN_MARGIN,
-                                                                  lifetime / 2)
-            return self._token
-
-    def _forget(self, token: str) -> None:
-        """Drop `token` if it is still the cached one (a concurrent request may
-        have replaced it already; then the new one is kept)."""
-        if self._token == token:
-            self._token = None
-
-    # --- requests -----------------------------------------------------------
-
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as error:
-            raise WeComError(f"{path}: timed out ({type(error).__name__})") from error
-        except httpx.HTTPError as error:  # the URL (with the token) is not in the message
-            raise WeComError(f"{path}: {type(error).__name__}: {error}") from error
-        _check_status(response, path)
-        return response
-
-    async def _api(self, method: str, path: str, params: dict[str, str] | None = None,
-                   **kwargs: Any) -> dict[str, Any]:
-        """One API call with the access token; once more with a fresh token
-        if WeCom says it has expired."""
-        for attempt in range(2):
-            token = await self.token()
-            response = await self._request(method, path,
-                                           params={**(params or {}), "access_token": token},
-                                           **kwargs)
-            data = _json_of(response.content, path)
-            errcode = data.get("errcode", 0)
-            if errcode in TOKEN_EXPIRED and attempt == 0:
-                log.info("wecom: access token expired (%s); fetching a new one", errcode)
-                self._forget(token)
-                continue
-            if errcode != 0:
-                raise _errcode_error(path, data)
-            return data
-        raise AssertionError("unreachable")
-
-    async def _send(self, userid: str, msgtype: str, body: dict[str, Any]) -> dict[str, Any]:
-        data = await self._api("POST", "/cgi-bin/message/send", json={
-            "touser": userid, "msgtype": msgtype, "agentid": self.agent_id, msgtype: body})
-        # WeCom accepts the request but names recipients it could not reach
-        # (not in the app's visible range, left the company): no retry helps.
-        invalid = str(data.get("invaliduser") or "")
-        if userid in invalid.split("|"):
-            raise WeComError(f"message/send: {userid} is not reachable by the app "
-                             "(invaliduser)", permanent=True)
-        return data
-
-    async def send_text(self, userid: str, content: str) -> str:
-        """A text message (at most 2,048 bytes; WeCom cuts the rest); its msgid."""
-        return str((await self._send(userid, "text", {"content": content})).get("msgid", ""))
-
-    async def send_markdown(self, userid: str, content: str) -> str:
-        """A markdown message (WeCom's subset; not shown to members who use
-        WeCom through WeChat); its msgid."""
-        return str((await self._send(userid, "markdown", {"content": content}))
-                   .get("msgid", ""))
-
-    async def send_image(self, userid: str, media_id: str) -> str:
-        """An image message of an uploaded `media_id`; its msgid."""
-        return str((await self._send(userid, "image", {"media_id": media_id})).get("msgid", ""))
-
-    async def send_file(self, userid: str, media_id: str) -> str:
-        """A file message of an uploaded `media_id` (type file); its msgid."""
-        return str((await self._send(userid, "file", {"media_id": media_id})).get("msgid", ""))
-
-    async def send_template_card(self, userid: str, card: dict[str, Any]) -> tuple[str, str]:
-        """A template card; its msgid and the response_code WeCom returns
-        with an interactive card (usable once to update it)."""
-        data = await self._send(userid, "template_card", card)
-        return str(data.get("msgid", "")), str(data.get("response_code", ""))
-
-    async def update_template_card(self, userids: Sequence[str], response_code: str,
-                                   replace_name: str) -> None:
-        """Turn the buttons of the card `response_code` belongs to into one
-        disabled button reading `replace_name`, for `userids`."""
-        await self._api("POST", "/cgi-bin/message/update_template_card", json={
-            "userids": list(userids), "agentid": self.agent_id,
-            "response_code": response_code, "button": {"replace_name": replace_name}})
-
-    async def upload_image(self, data: bytes, content_type: str = "image/jpeg",
-                           filename: str = "photo.jpg") -> str:
-        """Upload a temporary image (`media/upload`, valid three days); its media_id."""
-        return await self.upload(data, content_type, filename, "image")
-
-    async def upload(self, data: bytes, content_type: str, filename: str,
-                     media_type: str = "file") -> str:
-        """Upload a temporary `media_type` (image, file…; valid three days); its media_id."""
-        answer = await self._api("POST", "/cgi-bin/media/upload", params={"type": media_type},
-                                 files={"media": (filename, data, content_type)})
-        return str(answer["media_id"])
-
-    async def download_media(self, media_id: str, limit: int) -> bytes:
-        """The bytes of `media_id` (`media/get`), streamed. A file over
-        `limit` bytes is not read on: a stand-in of `limit + 1` zero bytes is
-        returned, so the caller can refuse it as too large."""
-        path = "/cgi-bin/media/get"
-        for attempt in range(2):
-            token = await self.token()
-            try:
-                async with self._http.stream("GET", path, params={
-                        "access_token": token, "media_id": media_id}) as response:
-                    _check_status(response, path)
-                    kind = response.headers.get("content-type", "")
-                    if "json" in kind or kind.startswith("text/"):
-                        # Errors come back as JSON instead of the file.
-                        data = _json_of(await response.aread(), path)
-                        if data.get("errcode") in TOKEN_EXPIRED and attempt == 0:
-                            self._forget(token)
-                            continue
-                        raise _errcode_error(path, data)
-                    declared = response.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > limit:
-                        return bytes(limit + 1)
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > limit:
-                            return bytes(limit + 1)
-                        chunks.append(chunk)
-                    return b"".join(chunks)
-            except httpx.TimeoutException as error:
-                raise WeComError(f"{path}: timed out ({type(error).__name__})") from error
-            except httpx.HTTPError as error:
-                raise WeComError(f"{path}: {type(error).__name__}: {error}") from error
-        raise AssertionError("unreachable")
 
 
-# --- rendering replies ----------------------------------------------------------
 
 
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """`text` in pieces of at most `limit` bytes of UTF-8, cut at a line end
-    where one is in the second half of a piece, else between characters."""
-    pieces: list[str] = []
-    rest = text
-    while len(rest.encode("utf-8")) > limit:
-        head = rest.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
-        cut = head.rfind("\n")
-        cut = cut if cut > len(head) // 2 else len(head)
-        pieces.append(rest[:cut])
-        rest = rest[cut:].lstrip("\n")
-    if rest or not pieces:
-        pieces.append(rest)
-    return pieces
 
 
-def clip(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters, with "…" when cut."""
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def task_id(call_id: int | None) -> str:
-    """A card's task_id: unique per card for the app (WeCom refuses a reused
-    one), at most 128 of letters, digits and `_-@`."""
-    return f"yh{call_id or 0}-{secrets.token_hex(8)}"
 
 
-def template_cards(text: str, buttons: Sequence[Button], call_id: int | None
-                   ) -> tuple[list[dict[str, Any]], bool]:
-    """The button_interaction cards for a reply with buttons, and whether
-    its text is too long for a card (then it is sent as text first).
-
-    Six buttons a card; the first card carries the text, the others the
-    title and "(n/m)" so a member sees they belong together. Every card has
-    a main_title (WeCom requires it for button_interaction and refuses the
-    card with 40058 without): the first line if short, else its start, with
-    the whole text in the sub-title."""
-    stripped = text.strip()
-    head, _, rest = stripped.partition("\n")
-    head, rest = head.strip(), rest.strip()
-    if len(head) <= TITLE_LIMIT:
-        title, body = head, rest
-    else:  # the first line is a sentence: its start is the title, all of it the sub-title
-        title, body = clip(head, TITLE_LIMIT), stripped
-    title = title or "—"  # WeCom requires main_title for a button_interaction card
-    too_long = len(body) > SUBTITLE_LIMIT
-    body = clip(body, SUBTITLE_LIMIT)
-    unique: dict[str, Button] = {}
-    for button in buttons:  # WeCom refuses a card with two buttons of one key
-        unique.setdefault(button.data, button)
-    chunks = [list(unique.values())[i:i + CARD_BUTTONS]
-              for i in range(0, len(unique), CARD_BUTTONS)]
-    cards: list[dict[str, Any]] = []
-    for number, chunk in enumerate(chunks, 1):
-        card_title = title
-        if len(chunks) > 1:
-            suffix = f" ({number}/{len(chunks)})"
-            card_title = clip(title, TITLE_LIMIT - len(suffix)) + suffix
-        card: dict[str, Any] = {
-            "card_type": "button_interaction",
-            "task_id": task_id(call_id),
-            "main_title": {"title": card_title},
-            "button_list": [{"text": b.label, "style": 1, "key": b.data} for b in chunk],
-        }
-        if number == 1 and body:
-            card["sub_title_text"] = body
-        cards.append(card)
-    return cards, too_long
 
 
 async def _trying(attempts: int, request: Callable[..., Awaitable[T]], *args: Any) -> T:
