@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from bot.exports import export_files
+from bot.exports.burden import burden_files
 from bot.settings import Settings
 from models import MediaStore, make_engine
 from workflows.calendar import WorkingDayCalendar, load_override
@@ -47,5 +48,6 @@ def build_context(settings: Settings, engine: Engine | None = None) -> Context:
         media=MediaStore(settings.media.dir),
         rules=build_rules(settings),
         exports=export_files,
+        burden_exports=burden_files,
         board_url=settings.board.url,
     )

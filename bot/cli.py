@@ -82,7 +82,8 @@ def _department_codes(engine: Any, org: Any) -> set[str]:
 
 def _burden(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import build_context
-    from handlers.burden_export import report_text, write_files
+    from bot.exports.burden import chart_png, workbook_bytes
+    from handlers.burden_forms import report_text
     from handlers.i18n import Translator
     from models import Locale
     from workflows.burden import burden_report
@@ -98,7 +99,10 @@ def _burden(settings: Settings, args: argparse.Namespace) -> int:
     result = burden_report(ctx, period)
     t = Translator(locale, settings.tz)
     print(report_text(t, result))
-    write_files(t, result, args.xlsx, args.chart)
+    if args.xlsx is not None:
+        args.xlsx.write_bytes(workbook_bytes(result, t))
+    if args.chart is not None:
+        args.chart.write_bytes(chart_png(result, t))
     for path in (args.xlsx, args.chart):
         if path is not None:
             print(f"written: {path}")

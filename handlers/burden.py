@@ -24,6 +24,7 @@ from handlers.dialogs import DialogState
 from handlers.errors import describe
 from handlers.i18n import N_, Translator
 from handlers.messages import Button, Reply
+from handlers.reports import with_files
 from handlers.turn import Turn
 from models import Locale
 from workflows import access, burden
@@ -471,7 +472,7 @@ class AnswerFlow:
 
     def _sheet(self, turn: Turn, state: DialogState, data: bytes) -> list[Reply]:
         """A filled-in sheet: every valid value taken, the rest asked."""
-        from handlers.burden_export import read_answer_sheet
+        from handlers.burden_forms import read_answer_sheet
 
         view = self._view(turn, state)
         found = read_answer_sheet(data, view) if len(data) <= turn.ctx.rules.max_photo_bytes \
@@ -494,7 +495,7 @@ class AnswerFlow:
 
     def on_input(self, turn: Turn, state: DialogState) -> list[Reply]:
         msg = turn.msg
-        from handlers.burden_export import is_sheet
+        from handlers.burden_forms import is_sheet
 
         if msg.photo is not None and is_sheet(msg.photo) and state.step in ("reuse", "field"):
             return self._sheet(turn, state, msg.photo)
@@ -568,7 +569,7 @@ ANSWERER = AnswerFlow()
 def report(turn: Turn) -> list[Reply]:
     """`/burden [YYYY-MM]`: the burden report (this month by default), with
     its chart; a department's people see their own department's line."""
-    from handlers.burden_export import chart_png, report_text
+    from handlers.burden_forms import report_text
 
     if not access.may(turn.actor, Command.BURDEN):
         return turn.say(turn._("The burden report is for the supervision office, the command "
@@ -582,5 +583,5 @@ def report(turn: Turn) -> list[Reply]:
     whole = access.may(turn.actor, Permission.READ_DISTRICT_REPORT)
     only = None if whole else turn.member.unit_id
     text = report_text(turn.t, result, only_department=only)
-    photo = turn.ctx.media.put(chart_png(turn.t, result, only_department=only))
-    return turn.say(text, photos=[photo])
+    files = burden.store_files(turn.ctx, result, turn.member.locale, only)
+    return [with_files(text, [f.as_params() for f in files])]

@@ -315,7 +315,7 @@ def _data_request(n: Notice) -> list[Reply]:
     view = _data_request_view(n)
     if view is None:
         return n.reply(n.t._("A data request was withdrawn."))
-    from handlers.burden_export import answer_sheet
+    from handlers.burden_forms import answer_sheet
 
     text = "\n".join([n.t._("Your town is asked for data."),
                       burden.describe_request(n.t, view),
@@ -385,17 +385,17 @@ def _data_answered(n: Notice) -> list[Reply]:
 
 def _burden_report(n: Notice) -> list[Reply]:
     """To the supervision office on the 1st: last month's form burden."""
-    from handlers.burden_export import chart_png, report_text
+    from handlers.burden_forms import report_text
 
     try:
         period = Period.parse(str(n.params.get("period", "")), n.ctx.rules.tz)
     except ValueError:
         return n.reply(n.t._("The form burden report could not be made."))
     result = burden_rules.burden_report(n.ctx, period)
-    photo = n.ctx.media.put(chart_png(n.t, result))
+    files = burden_rules.store_files(n.ctx, result, n.t.locale)
     text = report_text(n.t, result) + "\n" + n.t._(
         "Send /burden %(period)s to see it again.", period=period.label)
-    return n.reply(text, photos=(photo,))
+    return [reports.with_files(text, [f.as_params() for f in files])]
 
 
 _TEMPLATES: dict[str, Callable[[Notice], list[Reply]]] = {

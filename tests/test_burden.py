@@ -12,6 +12,7 @@ import io
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from openpyxl import load_workbook
 from PIL import Image
 from sqlmodel import Session, col, select
 
-from handlers.burden_export import chart_png, workbook_bytes
+from bot.exports.burden import burden_files, chart_png, workbook_bytes
 from handlers.i18n import Translator
 from models import (
     DataRequest,
@@ -55,7 +56,7 @@ def district(ctx: Context) -> Context:
     org = read_org(EXAMPLES / "org.yaml")
     load(ctx.engine, org, None, MONDAY)
     burden.load_plan(ctx, read_plan(EXAMPLES / "plan.yaml", org.department_codes()))
-    return ctx
+    return replace(ctx, burden_exports=burden_files)
 
 
 def requests(ctx: Context) -> list[DataRequest]:
@@ -231,8 +232,10 @@ def test_a_request_to_three_towns_reused_duplicated_flagged_and_reported(
     assert "区水务局" in supervisor.text and "重复1件" in supervisor.text
     [chart] = supervisor.replies[0].photos
     assert Image.open(io.BytesIO(ctx.media.read(chart))).format == "PNG"
-    sheet = load_workbook(io.BytesIO(workbook_bytes(Translator(Locale.EN, ctx.rules.tz),
-                                                    result))).active
+    [document] = supervisor.replies[0].documents
+    assert document.name == "youhu-burden-2025-10.xlsx"
+    sheet = load_workbook(io.BytesIO(workbook_bytes(result, Translator(Locale.EN, ctx.rules.tz)
+                                                    ))).active
     assert sheet is not None
     table = list(sheet.iter_rows(min_row=2, values_only=True))
     assert table[0][:2] == ("Department", "Requests sent")
@@ -426,9 +429,13 @@ def test_chart_and_sheet_in_each_language(district: Context) -> None:
     result = burden.burden_report(ctx, Period.month(2025, 10, ctx.rules.tz))
     for locale in Locale:
         t = Translator(locale, ctx.rules.tz)
-        assert Image.open(io.BytesIO(chart_png(t, result))).format == "PNG"
-        book = load_workbook(io.BytesIO(workbook_bytes(t, result)))
+        assert Image.open(io.BytesIO(chart_png(result, t))).format == "PNG"
+        book = load_workbook(io.BytesIO(workbook_bytes(result, t)))
         assert len(book.sheetnames) == 2
+        water = next(d.department_id for d in result.departments if d.sent)
+        own = load_workbook(io.BytesIO(workbook_bytes(result, t, only_department=water)))
+        assert len(own.sheetnames) == 1  # a department's reader: its own line, no towns
+        assert own.active is not None and own.active.max_row == 3
 
 
 def test_a_town_answers_with_the_excel_sheet_of_the_request(district: Context) -> None:

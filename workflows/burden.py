@@ -43,6 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz, utils
 from sqlmodel import Session, col, select
@@ -51,6 +52,7 @@ from models import (
     DataRequest,
     DataRequestStatus,
     DataRequestTown,
+    Locale,
     Member,
     PlanFlag,
     PlanItem,
@@ -75,7 +77,7 @@ from workflows.escalation import (
 )
 from workflows.notifications import department_contacts, dispatchers, enqueue
 from workflows.planfile import PlanSpec
-from workflows.stats import Period
+from workflows.stats import Period, StoredFile, stored
 
 FIELD_KINDS = ("number", "text", "choice", "date", "photo")
 MAX_FIELDS = 20
@@ -778,6 +780,16 @@ class BurdenReport:
     departments: list[DepartmentBurden]
     towns: list[TownBurden]
     total: DepartmentBurden
+    tz: ZoneInfo  # the district's, for the readers' dates
+
+
+def store_files(ctx: Context, result: BurdenReport, locale: Locale,
+                only_department: int | None = None) -> list[StoredFile]:
+    """The burden report's files (the chart, the workbook) for a reader of
+    `locale`, put in the media store; none when the context has no exporter."""
+    if ctx.burden_exports is None:
+        return []
+    return stored(ctx, ctx.burden_exports(result, locale, only_department))
 
 
 def burden_report(ctx: Context, period: Period) -> BurdenReport:
@@ -826,7 +838,7 @@ def burden_report(ctx: Context, period: Period) -> BurdenReport:
     return BurdenReport(
         period, minutes,
         sorted(departments.values(), key=lambda d: (-d.town_minutes, -d.sent, d.department)),
-        sorted(town_rows.values(), key=lambda t: (-t.forms, t.town)), total)
+        sorted(town_rows.values(), key=lambda t: (-t.forms, t.town)), total, ctx.rules.tz)
 
 
 def burden_deductions(ctx: Context, period: Period) -> dict[str, float]:

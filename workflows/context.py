@@ -17,6 +17,7 @@ from workflows.deadlines import Limit, WorkdayPolicy
 
 if TYPE_CHECKING:
     from models import Locale
+    from workflows.burden import BurdenReport
     from workflows.stats import Report
 
 
@@ -107,6 +108,16 @@ class ReportExporter(Protocol):
     def __call__(self, report: Report, locale: Locale, /) -> Sequence[ReportFile]: ...
 
 
+class BurdenExporter(Protocol):
+    """Renders the form-burden report as files (the chart, the workbook)
+    for a reader's locale, the whole district or one department's line
+    (`only_department`). The composition root plugs in
+    `bot.exports.burden.burden_files`."""
+
+    def __call__(self, report: BurdenReport, locale: Locale,
+                 only_department: int | None = None, /) -> Sequence[ReportFile]: ...
+
+
 @dataclass(frozen=True)
 class Context:
     """The database engine, the media store, the rules, how reports become
@@ -117,4 +128,5 @@ class Context:
     media: MediaStore
     rules: Rules = field(default_factory=Rules)
     exports: ReportExporter | None = None
+    burden_exports: BurdenExporter | None = None
     board_url: str | None = None

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from models import CallStatus, Locale, session_scope
-from workflows.context import Context, EvaluationWeights
+from workflows.context import Context, EvaluationWeights, ReportFile
 from workflows.facts import CallFacts, Directory, directory, period_facts
 
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
@@ -483,10 +483,14 @@ class StoredFile:
         return {"sha256": self.sha256, "name": self.name, "photo": self.as_photo}
 
 
+def stored(ctx: Context, files: Sequence[ReportFile]) -> list[StoredFile]:
+    """`files` put in the media store, for sending by reference."""
+    return [StoredFile(ctx.media.put(file.data), file.name, file.as_photo) for file in files]
+
+
 def store_files(ctx: Context, result: Report, locale: Locale) -> list[StoredFile]:
     """The report's files for a reader of `locale` (the chart, the workbook),
     put in the media store; none when the context has no exporter."""
     if ctx.exports is None:
         return []
-    return [StoredFile(ctx.media.put(file.data), file.name, file.as_photo)
-            for file in ctx.exports(result, locale)]
+    return stored(ctx, ctx.exports(result, locale))

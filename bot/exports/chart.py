@@ -54,6 +54,18 @@ def cjk_font() -> Path:
                     "to a font file with Chinese glyphs")
 
 
+def cjk_family() -> str:
+    """The family name of `cjk_font()`, registered with matplotlib's font
+    manager: what every chart of ours draws its text in."""
+    return _registered_family(cjk_font())
+
+
+@functools.cache
+def _registered_family(path: Path) -> str:
+    font_manager.fontManager.addfont(str(path))
+    return str(font_manager.FontProperties(fname=str(path)).get_name())
+
+
 def _days(report: Report, t: Translator) -> list[date]:
     first = report.period.start.astimezone(t.tz).date()
     last = (report.period.end - timedelta(microseconds=1)).astimezone(t.tz).date()
@@ -62,9 +74,7 @@ def _days(report: Report, t: Translator) -> list[date]:
 
 def build_figure(report: Report, t: Translator) -> Figure:
     """The chart's figure: ranking bars above, raised and closed per day below."""
-    path = cjk_font()
-    font_manager.fontManager.addfont(str(path))
-    family = font_manager.FontProperties(fname=str(path)).get_name()
+    family = cjk_family()
     figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, layout="constrained")
     with matplotlib.rc_context({"font.family": family, "axes.unicode_minus": False}):
         ranking, daily = figure.subplots(2, 1, height_ratios=(3, 2))

@@ -1,21 +1,16 @@
-"""The burden report rendered: text for chat and terminals, an Excel sheet
-(openpyxl) and a bar chart (matplotlib, PNG). All three read the same
-`workflows.burden.BurdenReport`; nothing is computed here.
-
-Kept small and self-contained until the call report's exporters exist; then
-the sheet belongs in the monthly workbook and the chart in its set.
+"""The form-burden watch in the chat's own terms: the burden report as text
+(its workbook and chart are `bot.exports.burden`'s, from the same rows and
+columns), and a request's answer sheet — the Excel form a town may fill in
+and send back instead of answering field by field — written and read here.
+Nothing is counted here: everything reads `workflows.burden`.
 """
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 from handlers.i18n import N_, Translator
 from workflows.burden import BurdenReport, DepartmentBurden, RequestView
-
-CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK JP", "WenQuanYi Zen Hei",
-             "Droid Sans Fallback")
 
 DEPARTMENT_COLUMNS = (
     N_("Department"), N_("Requests sent"), N_("Fields asked"), N_("Towns asked"),
@@ -26,13 +21,13 @@ TOWN_COLUMNS = (N_("Town/street"), N_("Forms received"), N_("Fields to fill"),
                 N_("Answered"), N_("Answered by reuse"))
 
 
-def _department_cells(row: DepartmentBurden) -> list[object]:
+def department_cells(row: DepartmentBurden) -> list[object]:
     return [row.department, row.sent, row.fields_asked, row.towns_asked, row.answers_reused,
             row.requests_reused, row.duplicates, row.out_of_plan, row.out_of_plan_approved,
             round(row.town_hours, 1)]
 
 
-def _departments(report: BurdenReport, only_department: int | None) -> list[DepartmentBurden]:
+def departments(report: BurdenReport, only_department: int | None) -> list[DepartmentBurden]:
     return [d for d in report.departments
             if (only_department is None or d.department_id == only_department)
             and (d.sent or d.requests_reused)]
@@ -53,12 +48,12 @@ def report_text(t: Translator, report: BurdenReport, only_department: int | None
                          minutes=report.minutes_per_field, reused=total.answers_reused,
                          avoided=total.requests_reused, duplicates=total.duplicates,
                          out=total.out_of_plan))
-    departments = _departments(report, only_department)
-    if not departments:
+    shown = departments(report, only_department)
+    if not shown:
         lines.append(t._("No data requests in this period."))
         return "\n".join(lines)
     lines.append(t._("By department:"))
-    for d in departments:
+    for d in shown:
         lines.append(t._("%(department)s: %(sent)s sent, %(fields)s fields, %(towns)s towns, "
                          "%(reused)s answers reused, %(avoided)s reused instead of sent, "
                          "%(duplicates)s duplicates, %(out)s out of plan (%(approved)s "
@@ -77,80 +72,6 @@ def report_text(t: Translator, report: BurdenReport, only_department: int | None
                           fields=town.fields, answered=town.answered, reused=town.reused)
                       for town in towns]
     return "\n".join(lines)
-
-
-def workbook_bytes(t: Translator, report: BurdenReport) -> bytes:
-    """An Excel workbook with the burden sheet (departments) and the towns
-    sheet, headers in the reader's language."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = t._("Form burden")[:31]
-    sheet.append([t._("Form burden for %(period)s", period=report.period.label)])
-    sheet.append([t._(c) for c in DEPARTMENT_COLUMNS])
-    for cell in sheet[2]:
-        cell.font = Font(bold=True)
-    for row in _departments(report, None):
-        sheet.append(_department_cells(row))
-    sheet.append([t._("Total"), *_department_cells(report.total)[1:]])
-    towns = book.create_sheet(t._("Forms by town")[:31])
-    towns.append([t._(c) for c in TOWN_COLUMNS])
-    for cell in towns[1]:
-        cell.font = Font(bold=True)
-    for town in report.towns:
-        if town.forms:
-            towns.append([town.town, town.forms, town.fields, town.answered, town.reused])
-    for ws in (sheet, towns):
-        ws.column_dimensions["A"].width = 24
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
-def chart_png(t: Translator, report: BurdenReport, only_department: int | None = None) -> bytes:
-    """A bar chart: each department's estimated town hours, split into
-    in-plan, duplicate and out-of-plan requests' share."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import font_manager
-    from matplotlib import pyplot as plt
-
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    fonts = [name for name in CJK_FONTS if name in installed]
-    departments = _departments(report, only_department)
-    names = [d.department for d in departments] or ["—"]
-    hours = [d.town_hours for d in departments] or [0.0]
-    with plt.rc_context({"font.family": [*fonts, "DejaVu Sans"]}):
-        figure, axes = plt.subplots(figsize=(8, 0.5 * len(names) + 1.6), dpi=100)
-        try:
-            axes.barh(names, hours, color="#3b7dd8")
-            for y, d in enumerate(departments):
-                flags = d.duplicates + d.out_of_plan
-                if flags:
-                    axes.text(hours[y], y, " " + t._("%(count)s flagged", count=flags),
-                              va="center", fontsize=8, color="#b03a2e")
-            axes.invert_yaxis()
-            axes.set_xlabel(t._("Town hours (est.)"))
-            axes.set_title(t._("Form burden for %(period)s", period=report.period.label))
-            figure.tight_layout()
-            out = io.BytesIO()
-            figure.savefig(out, format="png")
-        finally:
-            plt.close(figure)
-    return out.getvalue()
-
-
-def write_files(t: Translator, report: BurdenReport, xlsx: Path | None,
-                chart: Path | None) -> None:
-    """For the CLI: the workbook and the chart to files."""
-    if xlsx is not None:
-        xlsx.write_bytes(workbook_bytes(t, report))
-    if chart is not None:
-        chart.write_bytes(chart_png(t, report))
 
 
 # --------------------------------------------------------------------------- answer sheets
