@@ -47,6 +47,7 @@ SHEETS: dict[str, str] = {
     "departments": N_("Departments"),
     "towns": N_("Towns"),
     "domains": N_("Domains"),
+    "sources": N_("Sources"),
     "ledger": N_("Ledger"),
 }
 
@@ -77,6 +78,7 @@ LEDGER: dict[str, str] = {
     "referred": N_("Accountability referral"),
     "rating": N_("Rating"),
     "rating_comment": N_("Rating comment"),
+    "source": N_("Source"),
 }
 
 PERIOD = N_("Period")

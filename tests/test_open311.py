@@ -512,6 +512,24 @@ def test_reports_count_calls_by_source(client: TestClient, ctx: Context, org: Or
     assert {g.code: g.figures.raised for g in result.sources} == {
         None: 1, "video-analytics": 2}
     assert "video-analytics" in render_report(result, Translator(Locale.EN, ctx.rules.tz))
+    # The workbook has the same groups on a sheet of their own, and each
+    # call's source in the ledger; the JSON lists them too.
+    import io
+
+    from openpyxl import load_workbook
+
+    from bot.exports.json import report_data
+    from bot.exports.xlsx import workbook_bytes
+
+    book = load_workbook(io.BytesIO(workbook_bytes(result, Translator(Locale.ZH_HANS,
+                                                                      ctx.rules.tz))))
+    rows = list(book["来源"].iter_rows(min_row=2, max_col=2, values_only=True))
+    assert rows == [("聊天（干部发起）", 1), ("video-analytics", 2)]
+    ledger = list(book["台账"].iter_rows(values_only=True))
+    assert sorted(row[-1] for row in ledger[1:]) == [
+        "video-analytics", "video-analytics", "聊天（干部发起）"]
+    assert {s["code"]: s["figures"]["raised"] for s in report_data(result)["sources"]} == {
+        None: 1, "video-analytics": 2}
     chat = Chat(ctx, "dispatcher", now=later)
     chat.send("/stats 2025-09")
     assert ("其他系统发起的呼叫（Open311 接入）：\n"

@@ -42,6 +42,8 @@ def report_data(report: Report) -> dict[str, Any]:
                   for g in report.towns],
         "domains": [{"code": g.code, "name": g.name or None, "figures": _figures(g.figures)}
                     for g in report.domains],
+        # code null: raised in the chat; else the Open311 key that raised them
+        "sources": [{"code": g.code, "figures": _figures(g.figures)} for g in report.sources],
         "calls": [fact.as_dict() for fact in report.facts],
     }
 

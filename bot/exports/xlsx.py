@@ -113,6 +113,7 @@ def _ledger_row(t: Translator, report: Report, fact: CallFacts) -> list[Any]:
         _yes(t, fact.referred),
         rating,
         fact.rating_comment or "",
+        fact.source or t._(labels.CHAT_SOURCE),
     ]
 
 
@@ -120,7 +121,7 @@ LEDGER_COLUMNS = ("number", "item", "domain", "town", "unit", "department", "sta
                   "raised_at", "dispatched_at", "acknowledge_due", "acknowledged_at",
                   "acknowledge_late", "respond_due", "responded_at", "respond_late",
                   "resolve_due", "resolved_at", "resolve_late", "closed_at", "late_now",
-                  "supervision_number", "referred", "rating", "rating_comment")
+                  "supervision_number", "referred", "rating", "rating_comment", "source")
 
 
 def build_workbook(report: Report, t: Translator) -> Workbook:
@@ -162,6 +163,12 @@ def build_workbook(report: Report, t: Translator) -> Workbook:
            [[g.name if g.code is not None else t._(labels.NO_DOMAIN),
              *figure_values(g.figures)] for g in report.domains],
            [None, *figure_formats])
+    if report.sources:  # only when some calls came from other systems (Open311)
+        _sheet(book, t._(labels.SHEETS["sources"]),
+               [t._(labels.GROUPS["source"]), *figure_headers],
+               [[g.name if g.code is not None else t._(labels.CHAT_SOURCE),
+                 *figure_values(g.figures)] for g in report.sources],
+               [None, *figure_formats])
     ledger_formats = [TIME_FORMAT if c.endswith(("_at", "_due")) else None
                       for c in LEDGER_COLUMNS]
     _sheet(book, t._(labels.SHEETS["ledger"]), [t._(labels.LEDGER[c]) for c in LEDGER_COLUMNS],
