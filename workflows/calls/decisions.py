@@ -1,0 +1,181 @@
+"""The dispatcher's decisions on the requests a department filed: grant or
+refuse an extension, uphold or refuse a return."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from models import (
+    Call,
+    CallRequest,
+    CallStatus,
+    RequestKind,
+    RequestStatus,
+    session_scope,
+    unit_of_work,
+)
+from workflows.calls._shared import (
+    MAX_REASON,
+    check_move,
+    clean_text,
+    department_by_code,
+    dispatch_to,
+    load_actor,
+    load_call,
+    move,
+    participants_of,
+)
+from workflows.context import Context
+from workflows.deadlines import (
+    extend,
+)
+from workflows.errors import InvalidInput, NotFound, WrongState
+from workflows.lifecycle import Action
+
+
+def _pending_request(session: Session, request_id: int) -> CallRequest:
+    request = session.get(CallRequest, request_id, with_for_update=True)
+    if request is None:
+        raise NotFound(f"no request {request_id}", what="request")
+    if request.status is not RequestStatus.PENDING:
+        raise WrongState(
+            f"request {request_id} is already {request.status}",
+            status=request.status.value,
+            number=str(request_id),
+        )
+    return request
+
+
+def _decide(request: CallRequest, by: int, now: datetime, approved: bool, note: str | None) -> None:
+    request.status = RequestStatus.APPROVED if approved else RequestStatus.REFUSED
+    request.decided_by = by
+    request.decided_at = now
+    request.decision_note = note
+
+
+def decide_extension(
+    ctx: Context, request_id: int, by: int, now: datetime, approve: bool, note: str | None = None
+) -> Call:
+    """A dispatcher grants or refuses an extension. Granted, the resolve
+    deadline moves by the requested working days; either way work goes on."""
+    text = clean_text(note, "note", required=False, limit=MAX_REASON)
+    with unit_of_work(ctx.engine) as session:
+        member = load_actor(session, by)
+        request = _pending_request(session, request_id)
+        if request.kind is not RequestKind.EXTENSION:
+            raise InvalidInput(f"request {request_id} is not an extension", reason="wrong_request")
+        call = load_call(session, request.call_id)
+        action = Action.GRANT_EXTENSION if approve else Action.REFUSE_EXTENSION
+        target = check_move(session, member, action, call)
+        _decide(request, by, now, approve, text)
+        if approve and call.resolve_due is not None:
+            before = call.resolve_due
+            call.resolve_due = extend(
+                before, request.days or 0, ctx.rules.calendar, ctx.rules.policy
+            )
+            move(
+                session,
+                call,
+                action,
+                target,
+                by,
+                now,
+                note=text,
+                request=request_id,
+                resolve_due_before=before.isoformat(),
+                resolve_due=call.resolve_due.isoformat(),
+            )
+        else:
+            move(session, call, action, target, by, now, note=text, request=request_id)
+        session.add(request)
+        session.commit()
+        return call
+
+
+def decide_return(
+    ctx: Context,
+    request_id: int,
+    by: int,
+    now: datetime,
+    uphold: bool,
+    department_code: str | None = None,
+    note: str | None = None,
+) -> Call:
+    """A dispatcher decides a return. Upheld, the call leaves the department
+    (and its figures): rerouted to `department_code` at once, or left pending
+    for `assign`. Refused, it goes back to the department as it was, with its
+    deadlines unchanged — the clock kept running."""
+    text = clean_text(note, "note", required=False, limit=MAX_REASON)
+    with unit_of_work(ctx.engine) as session:
+        member = load_actor(session, by)
+        request = _pending_request(session, request_id)
+        if request.kind is not RequestKind.RETURN:
+            raise InvalidInput(f"request {request_id} is not a return", reason="wrong_request")
+        call = load_call(session, request.call_id)
+        if not uphold:
+            target = check_move(session, member, Action.REFUSE_RETURN, call, request.from_status)
+            _decide(request, by, now, False, text)
+            move(
+                session, call, Action.REFUSE_RETURN, target, by, now, note=text, request=request_id
+            )
+        else:
+            new_department = (
+                department_by_code(session, department_code) if department_code else None
+            )
+            if new_department is not None and new_department.id == request.department_id:
+                raise InvalidInput(
+                    "an upheld return goes to another department", reason="same_department"
+                )
+            target = check_move(
+                session,
+                member,
+                Action.UPHOLD_RETURN,
+                call,
+                CallStatus.DISPATCHED if new_department else CallStatus.PENDING_DISPATCH,
+            )
+            _decide(request, by, now, True, text)
+            if new_department is not None:
+                dispatch_to(ctx, session, call, new_department.id or 0, now)
+            else:
+                for participant in participants_of(session, call.id or 0):
+                    session.delete(participant)
+                call.lead_department_id = None
+                call.acknowledge_due = call.respond_due = call.resolve_due = None
+                call.acknowledged_at = call.responded_at = None
+            move(
+                session,
+                call,
+                Action.UPHOLD_RETURN,
+                target,
+                by,
+                now,
+                note=text,
+                request=request_id,
+                department=new_department.code if new_department else None,
+            )
+        session.add(request)
+        session.commit()
+        return call
+
+
+def decide_request(
+    ctx: Context,
+    request_id: int,
+    by: int,
+    now: datetime,
+    approve: bool,
+    department_code: str | None = None,
+    note: str | None = None,
+) -> Call:
+    """`/approve` and `/refuse`: decide an extension or a return by its id."""
+    with session_scope(ctx.engine) as session:
+        request = session.get(CallRequest, request_id)
+        if request is None:
+            raise NotFound(f"no request {request_id}", what="request")
+        kind = request.kind
+    if kind is RequestKind.EXTENSION:
+        return decide_extension(ctx, request_id, by, now, approve, note)
+    return decide_return(ctx, request_id, by, now, approve, department_code, note)
+
