@@ -18,11 +18,13 @@ from sqlmodel import Session, select
 from models import (
     Call,
     CallDepartment,
+    CallRequest,
     CallStatus,
     CatalogItem,
     Event,
     ItemAssistingDepartment,
     ParticipantRole,
+    RequestStatus,
     Unit,
     UnitKind,
 )
@@ -162,3 +164,32 @@ def department_by_code(session: Session, code: str) -> Unit:
     return unit
 
 
+
+
+def supersede_requests(session: Session, call: Call, by: int, now: datetime,
+                       action: Action) -> list[int]:
+    """Close, undecided, the requests still pending on `call` when `action`
+    (`assign`, `withdraw`) makes them moot — in practice a return the
+    department filed: the dispatcher routing the call himself has answered it,
+    and a withdrawn call needs no decision. Each becomes `SUPERSEDED`, with who
+    moved the call, when, and the action as its note, so no queue, board or
+    button asks the dispatcher to decide it any more (a press on its old
+    notice is told it no longer needs one). Returns their ids, for the
+    event's data. The call's lock (`load_call`) covers them: every change to
+    a request is made under it."""
+    pending = session.exec(
+        select(CallRequest).where(CallRequest.call_id == call.id,
+                                  CallRequest.status == RequestStatus.PENDING)
+    ).all()
+    for request in pending:
+        request.status = RequestStatus.SUPERSEDED
+        request.decided_by = by
+        request.decided_at = now
+        request.decision_note = action.value
+        session.add(request)
+    return [request.id or 0 for request in pending]
+
+
+def superseded_data(ids: list[int]) -> dict[str, Any]:
+    """The event data naming the requests a move superseded (none: nothing)."""
+    return {"superseded_requests": ids} if ids else {}

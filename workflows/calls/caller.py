@@ -26,6 +26,8 @@ from workflows.calls._shared import (
     load_actor,
     load_call,
     move,
+    supersede_requests,
+    superseded_data,
 )
 from workflows.context import Context
 from workflows.deadlines import (
@@ -116,13 +118,16 @@ def add_info(
 
 
 def withdraw(ctx: Context, call_id: int, by: int, now: datetime, reason: str | None = None) -> Call:
-    """The caller withdraws a call nobody has acknowledged yet."""
+    """The caller withdraws a call nobody has acknowledged yet. A return still
+    pending on it is closed undecided (`SUPERSEDED`): nothing is left to decide."""
     text = clean_text(reason, "reason", required=False, limit=MAX_REASON)
     with unit_of_work(ctx.engine) as session:
         member, call = load_actor(session, by), load_call(session, call_id)
         target = check_move(session, member, Action.WITHDRAW, call)
+        superseded = supersede_requests(session, call, by, now, Action.WITHDRAW)
         call.closed_at = now
-        move(session, call, Action.WITHDRAW, target, by, now, note=text)
+        move(session, call, Action.WITHDRAW, target, by, now, note=text,
+             **superseded_data(superseded))
         session.commit()
         return call
 

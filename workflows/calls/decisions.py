@@ -35,17 +35,23 @@ from workflows.errors import InvalidInput, NotFound, WrongState
 from workflows.lifecycle import Action
 
 
-def _pending_request(session: Session, request_id: int) -> CallRequest:
-    request = session.get(CallRequest, request_id, with_for_update=True)
+def _pending_request(session: Session, request_id: int) -> tuple[CallRequest, Call]:
+    """The pending request `request_id` and its call, locked. The call is
+    locked first and the request read again under that lock, as every use case
+    that changes a request does (`assign` and `withdraw` supersede one): one
+    lock order, so two of them cannot deadlock on PostgreSQL."""
+    request = session.get(CallRequest, request_id)
     if request is None:
         raise NotFound(f"no request {request_id}", what="request")
+    call = load_call(session, request.call_id)
+    session.refresh(request)
     if request.status is not RequestStatus.PENDING:
         raise WrongState(
             f"request {request_id} is already {request.status}",
             status=request.status.value,
             number=str(request_id),
         )
-    return request
+    return request, call
 
 
 def _decide(request: CallRequest, by: int, now: datetime, approved: bool, note: str | None) -> None:
@@ -63,10 +69,9 @@ def decide_extension(
     text = clean_text(note, "note", required=False, limit=MAX_REASON)
     with unit_of_work(ctx.engine) as session:
         member = load_actor(session, by)
-        request = _pending_request(session, request_id)
+        request, call = _pending_request(session, request_id)
         if request.kind is not RequestKind.EXTENSION:
             raise InvalidInput(f"request {request_id} is not an extension", reason="wrong_request")
-        call = load_call(session, request.call_id)
         action = Action.GRANT_EXTENSION if approve else Action.REFUSE_EXTENSION
         target = check_move(session, member, action, call)
         _decide(request, by, now, approve, text)
@@ -110,10 +115,9 @@ def decide_return(
     text = clean_text(note, "note", required=False, limit=MAX_REASON)
     with unit_of_work(ctx.engine) as session:
         member = load_actor(session, by)
-        request = _pending_request(session, request_id)
+        request, call = _pending_request(session, request_id)
         if request.kind is not RequestKind.RETURN:
             raise InvalidInput(f"request {request_id} is not a return", reason="wrong_request")
-        call = load_call(session, request.call_id)
         if not uphold:
             target = check_move(session, member, Action.REFUSE_RETURN, call, request.from_status)
             _decide(request, by, now, False, text)

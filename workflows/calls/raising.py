@@ -27,6 +27,8 @@ from workflows.calls._shared import (
     load_actor,
     load_call,
     move,
+    supersede_requests,
+    superseded_data,
 )
 from workflows.context import Context
 from workflows.errors import InvalidInput, NotAllowed, NotFound
@@ -137,13 +139,17 @@ def raise_call(
 
 def assign(ctx: Context, call_id: int, by: int, now: datetime, department_code: str) -> Call:
     """A dispatcher (or admin) routes a call the catalog could not route, or
-    reroutes one nobody has acknowledged yet. The department's clocks start now."""
+    reroutes one nobody has acknowledged yet. The department's clocks start now.
+    A return still pending on the call is closed undecided (`SUPERSEDED`): the
+    assignment is the dispatcher's answer to it."""
     with unit_of_work(ctx.engine) as session:
         member, call = load_actor(session, by), load_call(session, call_id)
         target = check_move(session, member, Action.ASSIGN, call)
         department = department_by_code(session, department_code)
+        superseded = supersede_requests(session, call, by, now, Action.ASSIGN)
         dispatch_to(ctx, session, call, department.id or 0, now)
-        move(session, call, Action.ASSIGN, target, by, now, department=department.code)
+        move(session, call, Action.ASSIGN, target, by, now, department=department.code,
+             **superseded_data(superseded))
         session.commit()
         return call
 
