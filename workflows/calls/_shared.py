@@ -28,12 +28,12 @@ from models import (
     Unit,
     UnitKind,
 )
-from workflows import access
+from workflows import access, lifecycle
 from workflows.access import Actor
 from workflows.context import Context
-from workflows.deadlines import CallLimits, due_at, limits_of
+from workflows.deadlines import DEFAULT_LIMITS, CallLimits, limits_of
 from workflows.errors import InvalidInput, NotFound
-from workflows.lifecycle import FINAL_STATES, Action, transition
+from workflows.lifecycle import FINAL_STATES, Action, Routing, transition
 from workflows.lifecycle import target as lifecycle_target
 from workflows.notifications import notify
 from workflows.text import clean
@@ -88,6 +88,7 @@ def check_move(
 
 
 def move(
+    ctx: Context,
     session: Session,
     call: Call,
     action: Action,
@@ -95,9 +96,30 @@ def move(
     actor: int | None,
     now: datetime,
     note: str | None = None,
+    *,
+    department_id: int | None = None,
+    extension_days: int | None = None,
     **data: Any,
 ) -> Event:
-    """Change the status and append the event named by the transition table."""
+    """Take `action` to `target`: make the effects the transition table
+    declares for it — the requests it supersedes, the departments it gives
+    the call to (`department_id`) or takes it from, its clocks (an extension
+    by `extension_days`) and moments (`lifecycle.apply`) — change the status,
+    append the event it names and queue its notices."""
+    effects = transition(action).effects_to(target)
+    if effects.supersedes_requests:
+        superseded = _supersede_requests(session, call, actor, now, action)
+        if superseded:
+            data["superseded_requests"] = superseded
+    if effects.routing is Routing.DISPATCH:
+        if department_id is None:
+            raise ValueError(f"{action} to {target} dispatches: name the department")
+        _dispatch(session, call, department_id)
+    elif effects.routing is Routing.RELEASE:
+        _release(session, call)
+    limits = limits_for(session, call) if effects.clocks else DEFAULT_LIMITS
+    data |= lifecycle.apply(call, effects, now, limits, ctx.rules.calendar, ctx.rules.policy,
+                            extension_days)
     event = Event(
         call_id=call.id or 0,
         kind=transition(action).event,
@@ -124,13 +146,10 @@ def limits_for(session: Session, call: Call) -> CallLimits:
     return limits_of(item)
 
 
-def dispatch_to(
-    ctx: Context, session: Session, call: Call, department_id: int, now: datetime
-) -> None:
-    """Give the call to `department_id` (plus the item's assisting departments)
-    and start its three clocks from `now`."""
-    for participant in participants_of(session, call.id or 0):
-        session.delete(participant)
+def _dispatch(session: Session, call: Call, department_id: int) -> None:
+    """Give the call to `department_id` as lead, with the item's assisting
+    departments (`Routing.DISPATCH`; `lifecycle.apply` starts the clocks)."""
+    _release(session, call)
     session.flush()
     session.add(
         CallDepartment(call_id=call.id or 0, department_id=department_id, role=ParticipantRole.LEAD)
@@ -147,14 +166,14 @@ def dispatch_to(
                         role=ParticipantRole.ASSISTING,
                     )
                 )
-    limits = limits_for(session, call)
-    rules = ctx.rules
     call.lead_department_id = department_id
-    call.dispatched_at = now
-    call.acknowledged_at = call.responded_at = None
-    call.acknowledge_due = due_at(now, limits.acknowledge, rules.calendar, rules.policy)
-    call.respond_due = due_at(now, limits.respond, rules.calendar, rules.policy)
-    call.resolve_due = due_at(now, limits.resolve, rules.calendar, rules.policy)
+
+
+def _release(session: Session, call: Call) -> None:
+    """Take the call from its departments (`Routing.RELEASE`)."""
+    for participant in participants_of(session, call.id or 0):
+        session.delete(participant)
+    call.lead_department_id = None
 
 
 def department_by_code(session: Session, code: str) -> Unit:
@@ -164,19 +183,17 @@ def department_by_code(session: Session, code: str) -> Unit:
     return unit
 
 
-
-
-def supersede_requests(session: Session, call: Call, by: int, now: datetime,
-                       action: Action) -> list[int]:
+def _supersede_requests(session: Session, call: Call, by: int | None, now: datetime,
+                        action: Action) -> list[int]:
     """Close, undecided, the requests still pending on `call` when `action`
-    (`assign`, `withdraw`) makes them moot — in practice a return the
-    department filed: the dispatcher routing the call himself has answered it,
-    and a withdrawn call needs no decision. Each becomes `SUPERSEDED`, with who
-    moved the call, when, and the action as its note, so no queue, board or
-    button asks the dispatcher to decide it any more (a press on its old
-    notice is told it no longer needs one). Returns their ids, for the
-    event's data. The call's lock (`load_call`) covers them: every change to
-    a request is made under it."""
+    makes them moot (`Effects.supersedes_requests`: `assign`, `withdraw`) — in
+    practice a return the department filed: the dispatcher routing the call
+    himself has answered it, and a withdrawn call needs no decision. Each
+    becomes `SUPERSEDED`, with who moved the call, when, and the action as its
+    note, so no queue, board or button asks the dispatcher to decide it any
+    more (a press on its old notice is told it no longer needs one). Returns
+    their ids, for the event's data. The call's lock (`load_call`) covers
+    them: every change to a request is made under it."""
     pending = session.exec(
         select(CallRequest).where(CallRequest.call_id == call.id,
                                   CallRequest.status == RequestStatus.PENDING)
@@ -188,8 +205,3 @@ def supersede_requests(session: Session, call: Call, by: int, now: datetime,
         request.decision_note = action.value
         session.add(request)
     return [request.id or 0 for request in pending]
-
-
-def superseded_data(ids: list[int]) -> dict[str, Any]:
-    """The event data naming the requests a move superseded (none: nothing)."""
-    return {"superseded_requests": ids} if ids else {}

@@ -22,17 +22,13 @@ from workflows.calls._shared import (
     MAX_TEXT,
     check_move,
     clean_text,
-    limits_for,
     load_actor,
     load_call,
     move,
-    supersede_requests,
-    superseded_data,
 )
 from workflows.context import Context
 from workflows.deadlines import (
     after_working_days,
-    reopened_due,
 )
 from workflows.errors import InvalidInput
 from workflows.lifecycle import Action
@@ -53,11 +49,10 @@ def confirm(
     with unit_of_work(ctx.engine) as session:
         member, call = load_actor(session, by), load_call(session, call_id)
         target = check_move(session, member, Action.CONFIRM, call)
-        call.closed_at = now
         session.add(
             Rating(call_id=call_id, by_id=by, level=level, score=level.score, comment=text, at=now)
         )
-        move(session, call, Action.CONFIRM, target, by, now, note=text, rating=level.value)
+        move(ctx, session, call, Action.CONFIRM, target, by, now, note=text, rating=level.value)
         session.commit()
         return call
 
@@ -70,22 +65,7 @@ def reject_fix(ctx: Context, call_id: int, by: int, now: datetime, reason: str) 
     with unit_of_work(ctx.engine) as session:
         member, call = load_actor(session, by), load_call(session, call_id)
         target = check_move(session, member, Action.REJECT_FIX, call)
-        if call.resolve_due is not None and call.resolved_at is not None:
-            call.resolve_due = reopened_due(
-                call.resolve_due, call.resolved_at, now, limits_for(session, call).resolve.unit,
-                ctx.rules.calendar, ctx.rules.policy,
-            )
-        call.resolved_at = None
-        move(
-            session,
-            call,
-            Action.REJECT_FIX,
-            target,
-            by,
-            now,
-            note=text,
-            resolve_due=call.resolve_due.isoformat() if call.resolve_due else None,
-        )
+        move(ctx, session, call, Action.REJECT_FIX, target, by, now, note=text)
         session.commit()
         return call
 
@@ -111,8 +91,8 @@ def add_info(
             session, ctx.media, call_id, list(photos), AttachmentStage.RAISE, by, now,
             ctx.rules.max_photo_bytes,
         )
-        move(session, call, Action.ADD_INFO, target, by, now, note=note,
-              attachments=[a.sha256 for a in attachments])
+        move(ctx, session, call, Action.ADD_INFO, target, by, now, note=note,
+             attachments=[a.sha256 for a in attachments])
         session.commit()
         return call
 
@@ -124,10 +104,7 @@ def withdraw(ctx: Context, call_id: int, by: int, now: datetime, reason: str | N
     with unit_of_work(ctx.engine) as session:
         member, call = load_actor(session, by), load_call(session, call_id)
         target = check_move(session, member, Action.WITHDRAW, call)
-        superseded = supersede_requests(session, call, by, now, Action.WITHDRAW)
-        call.closed_at = now
-        move(session, call, Action.WITHDRAW, target, by, now, note=text,
-             **superseded_data(superseded))
+        move(ctx, session, call, Action.WITHDRAW, target, by, now, note=text)
         session.commit()
         return call
 
@@ -154,17 +131,8 @@ def auto_close_due(ctx: Context, now: datetime) -> list[Call]:
             if deadline > now:
                 continue
             target = lifecycle_target(Action.AUTO_CLOSE, call.status)
-            call.closed_at = now
-            call.auto_closed = True
-            move(
-                session,
-                call,
-                Action.AUTO_CLOSE,
-                target,
-                None,
-                now,
-                waited_days=rules.auto_close_after_days,
-            )
+            move(ctx, session, call, Action.AUTO_CLOSE, target, None, now,
+                 waited_days=rules.auto_close_after_days)
             closed.append(call)
         session.commit()
     return closed

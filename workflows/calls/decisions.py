@@ -21,16 +21,11 @@ from workflows.calls._shared import (
     check_move,
     clean_text,
     department_by_code,
-    dispatch_to,
     load_actor,
     load_call,
     move,
-    participants_of,
 )
 from workflows.context import Context
-from workflows.deadlines import (
-    extend,
-)
 from workflows.errors import InvalidInput, NotFound, WrongState
 from workflows.lifecycle import Action
 
@@ -75,25 +70,8 @@ def decide_extension(
         action = Action.GRANT_EXTENSION if approve else Action.REFUSE_EXTENSION
         target = check_move(session, member, action, call)
         _decide(request, by, now, approve, text)
-        if approve and call.resolve_due is not None:
-            before = call.resolve_due
-            call.resolve_due = extend(
-                before, request.days or 0, ctx.rules.calendar, ctx.rules.policy
-            )
-            move(
-                session,
-                call,
-                action,
-                target,
-                by,
-                now,
-                note=text,
-                request=request_id,
-                resolve_due_before=before.isoformat(),
-                resolve_due=call.resolve_due.isoformat(),
-            )
-        else:
-            move(session, call, action, target, by, now, note=text, request=request_id)
+        move(ctx, session, call, action, target, by, now, note=text, request=request_id,
+             extension_days=request.days)
         session.add(request)
         session.commit()
         return call
@@ -121,9 +99,8 @@ def decide_return(
         if not uphold:
             target = check_move(session, member, Action.REFUSE_RETURN, call, request.from_status)
             _decide(request, by, now, False, text)
-            move(
-                session, call, Action.REFUSE_RETURN, target, by, now, note=text, request=request_id
-            )
+            move(ctx, session, call, Action.REFUSE_RETURN, target, by, now, note=text,
+                 request=request_id)
         else:
             new_department = (
                 department_by_code(session, department_code) if department_code else None
@@ -140,15 +117,8 @@ def decide_return(
                 CallStatus.DISPATCHED if new_department else CallStatus.PENDING_DISPATCH,
             )
             _decide(request, by, now, True, text)
-            if new_department is not None:
-                dispatch_to(ctx, session, call, new_department.id or 0, now)
-            else:
-                for participant in participants_of(session, call.id or 0):
-                    session.delete(participant)
-                call.lead_department_id = None
-                call.acknowledge_due = call.respond_due = call.resolve_due = None
-                call.acknowledged_at = call.responded_at = None
             move(
+                ctx,
                 session,
                 call,
                 Action.UPHOLD_RETURN,
@@ -157,6 +127,7 @@ def decide_return(
                 now,
                 note=text,
                 request=request_id,
+                department_id=new_department.id if new_department else None,
                 department=new_department.code if new_department else None,
             )
         session.add(request)

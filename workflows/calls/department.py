@@ -58,9 +58,7 @@ def acknowledge(ctx: Context, call_id: int, by: int, now: datetime) -> Call:
         participant.acknowledged_at = now
         participant.acknowledged_by = by
         session.add(participant)
-        if action is Action.ACKNOWLEDGE:
-            call.acknowledged_at = now
-        move(session, call, action, target, by, now, department=member.unit_id)
+        move(ctx, session, call, action, target, by, now, department=member.unit_id)
         session.commit()
         return call
 
@@ -71,8 +69,7 @@ def respond(ctx: Context, call_id: int, by: int, now: datetime, note: str) -> Ca
     with unit_of_work(ctx.engine) as session:
         member, call = load_actor(session, by), load_call(session, call_id)
         target = check_move(session, member, Action.RESPOND, call)
-        call.responded_at = now
-        move(session, call, Action.RESPOND, target, by, now, note=text)
+        move(ctx, session, call, Action.RESPOND, target, by, now, note=text)
         session.commit()
         return call
 
@@ -126,7 +123,8 @@ def _file_request(
         session.add(request)
         session.flush()
         extra = {"days": days} if days is not None else {}
-        move(session, call, action, target, by, now, note=reason, request=request.id, **extra)
+        move(ctx, session, call, action, target, by, now, note=reason, request=request.id,
+             **extra)
         session.commit()
         return request
 
@@ -159,8 +157,8 @@ def resolve(
             now,
             ctx.rules.max_photo_bytes,
         )
-        call.resolved_at = now
         move(
+            ctx,
             session,
             call,
             Action.RESOLVE,

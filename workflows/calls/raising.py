@@ -23,12 +23,9 @@ from workflows.calls._shared import (
     check_move,
     clean_text,
     department_by_code,
-    dispatch_to,
     load_actor,
     load_call,
     move,
-    supersede_requests,
-    superseded_data,
 )
 from workflows.context import Context
 from workflows.errors import InvalidInput, NotAllowed, NotFound
@@ -39,9 +36,6 @@ from workflows.photos import Photo, attach_photos
 def call_number(prefix: str, year: int, sequence: int) -> str:
     """The readable number of a call, e.g. BY-2026-000123."""
     return f"{prefix}-{year}-{sequence:06d}"
-
-
-# --- raising and routing ---------------------------------------------------
 
 
 def raise_call(
@@ -121,18 +115,11 @@ def raise_call(
             )
         )
         if item is None:
-            move(session, call, Action.SEND_TO_DISPATCHER, CallStatus.PENDING_DISPATCH, None, now)
+            move(ctx, session, call, Action.SEND_TO_DISPATCHER, CallStatus.PENDING_DISPATCH,
+                 None, now)
         else:
-            dispatch_to(ctx, session, call, item.lead_department_id, now)
-            move(
-                session,
-                call,
-                Action.ROUTE,
-                CallStatus.DISPATCHED,
-                None,
-                now,
-                department=item.lead_department_id,
-            )
+            move(ctx, session, call, Action.ROUTE, CallStatus.DISPATCHED, None, now,
+                 department_id=item.lead_department_id, department=item.lead_department_id)
         session.commit()
         return call
 
@@ -146,10 +133,8 @@ def assign(ctx: Context, call_id: int, by: int, now: datetime, department_code: 
         member, call = load_actor(session, by), load_call(session, call_id)
         target = check_move(session, member, Action.ASSIGN, call)
         department = department_by_code(session, department_code)
-        superseded = supersede_requests(session, call, by, now, Action.ASSIGN)
-        dispatch_to(ctx, session, call, department.id or 0, now)
-        move(session, call, Action.ASSIGN, target, by, now, department=department.code,
-             **superseded_data(superseded))
+        move(ctx, session, call, Action.ASSIGN, target, by, now,
+             department_id=department.id, department=department.code)
         session.commit()
         return call
 
