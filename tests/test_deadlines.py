@@ -18,6 +18,7 @@ from workflows.deadlines import (
     after_working_days,
     due_at,
     extend,
+    is_estimate,
     midpoint,
     reopened_due,
     time_left,
@@ -243,3 +244,20 @@ def test_midpoint_of_a_working_day_limit_is_never_in_a_holiday() -> None:
             local = midpoint(start, due, WD, calendar, POLICY).astimezone(SHANGHAI)
             assert calendar.is_working_day(local.date())
             assert time(9) <= local.time() <= time(18)
+
+
+def test_a_deadline_counted_in_an_uncovered_year_is_an_estimate(
+    calendar: WorkingDayCalendar,
+) -> None:
+    # chinese-calendar 1.11 knows 2026, not 2027.
+    raised = sh(2026, 12, 30, 10)
+    assert not is_estimate(raised, sh(2026, 12, 31, 18), False, calendar, POLICY)
+    assert is_estimate(raised, sh(2027, 1, 6, 18), False, calendar, POLICY)
+    assert is_estimate(sh(2027, 3, 1, 10), sh(2027, 3, 2, 18), False, calendar, POLICY)
+    # Round the clock: the calendar is not asked.
+    assert not is_estimate(raised, sh(2027, 1, 1, 2), True, calendar, POLICY)
+    # Once the State Council's schedule is loaded, 2027 is exact.
+    loaded = WorkingDayCalendar(load_override(OVERRIDE_2027))
+    assert not is_estimate(raised, sh(2027, 1, 6, 18), False, loaded, POLICY)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        is_estimate(datetime(2027, 1, 1), sh(2027, 1, 6, 18), False, calendar, POLICY)

@@ -278,3 +278,23 @@ def midpoint(
         return add_working_time(start, half, calendar, policy)
     return start.astimezone(UTC) + (due - start) / 2
 
+
+
+def is_estimate(
+    since: datetime, due: datetime, emergency: bool, calendar: WorkingDayCalendar,
+    policy: WorkdayPolicy,
+) -> bool:
+    """Whether the deadline `due` of a call raised at `since` is only an
+    estimate: a working-day clock whose days run through a year the calendar
+    does not cover (the State Council's schedule for it is not loaded yet), so
+    they were counted from the weekends alone (`WorkingDayCalendar`'s
+    fallback). Every clock of a call starts at or after its raising, so the
+    years from `since` to `due` are the ones it may have counted in. An
+    emergency's clocks run round the clock (as the board and the report
+    count them) and never are; nor is a deadline within covered years."""
+    _require_aware("since", since)
+    _require_aware("due", due)
+    if emergency:
+        return False
+    first, last = since.astimezone(policy.tz).year, due.astimezone(policy.tz).year
+    return any(not calendar.is_covered(year) for year in range(first, last + 1))
