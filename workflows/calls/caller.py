@@ -27,9 +27,7 @@ from workflows.calls._shared import (
     move,
 )
 from workflows.context import Context
-from workflows.deadlines import (
-    after_working_days,
-)
+from workflows.deadlines import after_working_days
 from workflows.errors import InvalidInput
 from workflows.lifecycle import Action
 from workflows.lifecycle import target as lifecycle_target
