@@ -10,6 +10,8 @@ from handlers.buttons import call_button
 from handlers.i18n import Translator
 from handlers.messages import Button
 from models import CallStatus, ParticipantRole
+from workflows.context import Rules
+from workflows.deadlines import is_estimate
 from workflows.lifecycle import OPEN_FOR_INFO
 from workflows.queries import CallView
 
@@ -30,29 +32,46 @@ def place(t: Translator, view: CallView) -> str | None:
     return " · ".join(parts) if parts else None
 
 
-def deadlines(t: Translator, view: CallView) -> str:
+def dated(t: Translator, rules: Rules, view: CallView, text: str,
+          *dues: datetime | None) -> str:
+    """`text`, which shows the call's deadlines `dues`, with the reader told
+    when one of them is only an estimate (`deadlines.is_estimate`: counted
+    from the weekends, the year's holiday schedule not yet published). Every
+    text that shows a deadline to a member goes through here."""
+    if any(due is not None and is_estimate(view.raised_at, due, view.emergency, rules.calendar,
+                                           rules.policy) for due in dues):
+        return t.join(text, t._("(estimated from weekends; the holiday schedule is not yet "
+                                "published)"))
+    return text
+
+
+def deadlines(t: Translator, rules: Rules, view: CallView) -> str:
     """The three limits in the member's language and local time."""
     if view.acknowledge_due is None:
         return t._("Deadlines start once the command centre dispatches it.")
-    return t._(
+    text = t._(
         "Acknowledge by %(ack)s; respond by %(respond)s; resolve by %(resolve)s.",
         ack=_when(t, view.acknowledge_due),
         respond=_when(t, view.respond_due),
         resolve=_when(t, view.resolve_due),
     )
+    return dated(t, rules, view, text, view.acknowledge_due, view.respond_due, view.resolve_due)
 
 
-def time_left(t: Translator, limit: str, due: datetime, now: datetime) -> str:
+def time_left(t: Translator, rules: Rules, view: CallView, limit: str, due: datetime,
+              now: datetime) -> str:
     """How long is left to meet the deadline `due` of `limit` (or how late it is)."""
     what = t._(labels.LIMIT.get(str(limit), "resolve"))
     if due >= now:
-        return t._("%(left)s left to %(what)s (by %(due)s)", left=t.duration(due - now),
+        text = t._("%(left)s left to %(what)s (by %(due)s)", left=t.duration(due - now),
                    what=what, due=_when(t, due))
-    return t._("%(late)s late to %(what)s (was due %(due)s)", late=t.duration(now - due),
-               what=what, due=_when(t, due))
+    else:
+        text = t._("%(late)s late to %(what)s (was due %(due)s)", late=t.duration(now - due),
+                   what=what, due=_when(t, due))
+    return dated(t, rules, view, text, due)
 
 
-def card(t: Translator, view: CallView) -> str:
+def card(t: Translator, rules: Rules, view: CallView) -> str:
     """The call in full, as an alert or a notice shows it."""
     item = view.item_name or t._("not sure (the command centre routes it)")
     lines = [
@@ -82,7 +101,7 @@ def card(t: Translator, view: CallView) -> str:
         lines.append(t._("Supervision order: %(number)s", number=view.supervision_number))
     lines.append(t._("Status: %(status)s", status=t._(labels.STATUS[view.status])))
     if view.status not in (S.CLOSED, S.WITHDRAWN, S.RESOLVED):
-        lines.append(deadlines(t, view))
+        lines.append(deadlines(t, rules, view))
     if view.raise_photos:
         lines.append(t._("Photos: %(count)s", count=len(view.raise_photos)))
     return "\n".join(lines)

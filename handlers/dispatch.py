@@ -92,7 +92,7 @@ def find(turn: Turn) -> list[Reply]:
     if not views:
         return turn.say(turn._("No call matches."))
     if len(views) == 1:
-        return turn.say(cards.card(turn.t, views[0]), photos=views[0].raise_photos)
+        return turn.say(cards.card(turn.t, turn.ctx.rules, views[0]), photos=views[0].raise_photos)
     return turn.say("\n".join([turn._("Matching calls:")] + [cards.line(turn.t, v) for v in views]))
 
 

@@ -79,6 +79,9 @@ def describe(t: Translator, error: WorkflowError) -> str:
             text = t._("That invite code was already used. Ask an admin for a new one.")
         elif reason == "invite_expired":
             text = t._("That invite code has expired. Ask an admin for a new one.")
+        elif status == "superseded":
+            text = t._("That request no longer needs a decision: the call was assigned or "
+                       "withdrawn since.")
         elif status in ("approved", "refused", "pending"):
             text = t._("That request was already decided.")
         elif status == "acknowledged" and str(params.get("action", "")).startswith("acknowledge"):

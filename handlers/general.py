@@ -115,7 +115,8 @@ def _department_calls(turn: Turn) -> list[Reply]:
     for item in waiting:
         text = cards.line(turn.t, item.view)
         if item.due is not None and item.limit is not None:
-            text += "\n" + cards.time_left(turn.t, item.limit, item.due, turn.now)
+            text += "\n" + cards.time_left(turn.t, turn.ctx.rules, item.view, item.limit,
+                                           item.due, turn.now)
         buttons = cards.department_buttons(turn.t, item.view, item.role)
         replies.append(Reply(text, tuple(tuple(r) for r in buttons)))
     return replies

@@ -107,7 +107,7 @@ def _call_alert(n: Notice) -> list[Reply]:
     role = ParticipantRole(n.params.get("role", "lead"))
     head = (n.t._("New call for your department:") if role is ParticipantRole.LEAD
             else n.t._("New joint call; your department assists:"))
-    return n.reply(head + "\n" + cards.card(n.t, n.view), n.department_buttons(role),
+    return n.reply(head + "\n" + cards.card(n.t, n.ctx.rules, n.view), n.department_buttons(role),
                    n.view.raise_photos)
 
 
@@ -115,7 +115,8 @@ def _call_pending_dispatch(n: Notice) -> list[Reply]:
     assert n.view is not None
     departments = queries.departments(n.ctx)[:MAX_DEPARTMENT_LIST]
     text = "\n".join([
-        n.t._("A call waits for the command centre to dispatch it:"), cards.card(n.t, n.view),
+        n.t._("A call waits for the command centre to dispatch it:"),
+        cards.card(n.t, n.ctx.rules, n.view),
         n.t._("Dispatch it with /assign %(number)s <department code>:", number=n.number),
         *(f"{d.code} · {d.name}" for d in departments)])
     return n.reply(text, photos=n.view.raise_photos)
@@ -155,7 +156,7 @@ def _request_pending(n: Notice) -> list[Reply]:
         text = t._("Request %(request)s: the department returns %(number)s as misrouted.",
                    request=request_id, number=n.number)
     if n.view is not None:
-        text += "\n" + cards.card(t, n.view)
+        text += "\n" + cards.card(t, n.ctx.rules, n.view)
     buttons = [[request_button(t._("Approve"), "apr", request_id),
                 request_button(t._("Refuse"), "ref", request_id)]]
     return n.reply(n.with_note(text), buttons)
@@ -225,7 +226,7 @@ def _nudge(n: Notice) -> list[Reply]:
     photos = n.view.raise_photos
     if step == "accountability":
         photos += n.view.evidence_photos  # the dossier's evidence
-    return n.reply(text + "\n" + cards.card(t, n.view), n.department_buttons(), photos)
+    return n.reply(text + "\n" + cards.card(t, n.ctx.rules, n.view), n.department_buttons(), photos)
 
 
 def _dossier(n: Notice, data: Mapping[str, Any]) -> str:

@@ -258,7 +258,7 @@ class RaiseFlow:
         else:
             where = t._("The command centre will dispatch it to a department.")
         text = "\n".join([t._("Your call %(number)s is raised.", number=view.number), where,
-                          cards.deadlines(t, view)])
+                          cards.deadlines(t, turn.ctx.rules, view)])
         return [Reply(text, tuple(map(tuple, cards.caller_buttons(t, view))))]
 
 

@@ -148,6 +148,10 @@ class RequestStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REFUSED = "refused"
+    #: Closed undecided because the call moved on without a decision: the
+    #: dispatcher assigned it while its return was pending, or the caller
+    #: withdrew it (`workflows.calls._shared.supersede_requests`).
+    SUPERSEDED = "superseded"
 
 
 class CallRequest(SQLModel, table=True):

@@ -360,6 +360,17 @@ def test_the_call_page_shows_timeline_photos_place_and_requests(
     assert "材料未到" in page and "同意" in page and "延期" in page
 
 
+def test_the_call_page_says_a_deadline_in_an_uncovered_year_is_estimated(
+    client: TestClient, bctx: Context, org: Org, clock: Clock
+) -> None:
+    covered = raise_call(bctx, org)
+    late = raise_call(bctx, org, at=T0.replace(year=2026, month=12, day=30))  # due in 2027
+    sign_in(client, bctx, "dispatcher", clock.now)
+    note = "（按周末推算，节假日安排未发布）"
+    assert note in client.get(f"/board/calls/{late}").text
+    assert note not in client.get(f"/board/calls/{covered}").text
+
+
 # --- the dispatcher's actions --------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from models import (
     Attachment,
     Call,
     CallDepartment,
+    CallRequest,
     CallStatus,
     Event,
     Rating,
@@ -27,6 +28,7 @@ from workflows.context import Context
 from workflows.errors import InvalidInput, NotAllowed, NotFound, WrongState
 from workflows.lifecycle import TRANSITIONS, Action, Party
 from workflows.photos import Photo
+from workflows.queues import dispatch_queue
 
 S = CallStatus
 LATER = T0 + timedelta(hours=1)
@@ -258,6 +260,63 @@ def test_return_upheld_reroutes_and_refused_goes_back(ctx: Context, org: Org) ->
     assert call.status is S.PENDING_DISPATCH and call.lead_department_id is None
     calls.assign(ctx, cid, org.dispatcher, LATER, "urban")
     assert load(ctx, cid).lead_department_id == org.urban
+
+
+def request_row(ctx: Context, request_id: int) -> CallRequest:
+    with Session(ctx.engine) as session:
+        request = session.get(CallRequest, request_id)
+        assert request is not None
+        return request
+
+
+def last_event(ctx: Context, call_id: int) -> Event:
+    with Session(ctx.engine) as session:
+        event = session.exec(
+            select(Event).where(Event.call_id == call_id).order_by(col(Event.id).desc())
+        ).first()
+        assert event is not None
+        return event
+
+
+def test_assign_closes_a_pending_return_undecided(ctx: Context, org: Org) -> None:
+    cid = drive(ctx, org, S.ACKNOWLEDGED)
+    request = calls.return_call(ctx, cid, org.water_liaison, LATER, "属住建")
+    assert [d.request.id for d in dispatch_queue(ctx) if d.request] == [request.id]
+    calls.assign(ctx, cid, org.dispatcher, LATER, "housing")
+    closed = request_row(ctx, request.id or 0)
+    assert closed.status is RequestStatus.SUPERSEDED
+    assert (closed.decided_by, closed.decided_at, closed.decision_note) == (
+        org.dispatcher, LATER, "assign")
+    assigned = last_event(ctx, cid)
+    assert assigned.kind == "CallAssigned"
+    assert assigned.data["superseded_requests"] == [request.id]
+    # Nobody is asked to decide it any more, and deciding it is refused.
+    assert dispatch_queue(ctx) == []
+    before = snapshot(ctx)
+    for approve in (True, False):
+        with pytest.raises(WrongState) as refused:
+            calls.decide_request(ctx, request.id or 0, org.dispatcher, LATER, approve, "urban")
+        assert refused.value.params["status"] == "superseded"
+    assert snapshot(ctx) == before
+    assert load(ctx, cid).lead_department_id == org.housing
+    # An assignment with nothing pending records nothing superseded.
+    calls.assign(ctx, cid, org.dispatcher, LATER, "urban")
+    assert "superseded_requests" not in last_event(ctx, cid).data
+
+
+def test_withdraw_closes_a_pending_return_undecided(ctx: Context, org: Org) -> None:
+    cid = drive(ctx, org, S.DISPATCHED)
+    request = calls.return_call(ctx, cid, org.water_liaison, LATER, "不清楚")
+    later = LATER + timedelta(minutes=5)
+    calls.withdraw(ctx, cid, org.caller, later, "已自行解决")
+    closed = request_row(ctx, request.id or 0)
+    assert (closed.status, closed.decided_by, closed.decided_at, closed.decision_note) == (
+        RequestStatus.SUPERSEDED, org.caller, later, "withdraw")
+    assert last_event(ctx, cid).data["superseded_requests"] == [request.id]
+    assert dispatch_queue(ctx) == []
+    with pytest.raises(WrongState):
+        calls.decide_return(ctx, request.id or 0, org.dispatcher, later, uphold=True)
+    assert load(ctx, cid).status is S.WITHDRAWN
 
 
 def test_resolve_needs_evidence_and_rejected_fix_keeps_remaining_time(

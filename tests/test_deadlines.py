@@ -18,6 +18,7 @@ from workflows.deadlines import (
     after_working_days,
     due_at,
     extend,
+    is_estimate,
     midpoint,
     reopened_due,
     time_left,
@@ -243,3 +244,57 @@ def test_midpoint_of_a_working_day_limit_is_never_in_a_holiday() -> None:
             local = midpoint(start, due, WD, calendar, POLICY).astimezone(SHANGHAI)
             assert calendar.is_working_day(local.date())
             assert time(9) <= local.time() <= time(18)
+
+
+def test_a_deadline_counted_in_an_uncovered_year_is_an_estimate(
+    calendar: WorkingDayCalendar,
+) -> None:
+    # chinese-calendar 1.11 knows 2026, not 2027.
+    raised = sh(2026, 12, 30, 10)
+    assert not is_estimate(raised, sh(2026, 12, 31, 18), False, calendar, POLICY)
+    assert is_estimate(raised, sh(2027, 1, 6, 18), False, calendar, POLICY)
+    assert is_estimate(sh(2027, 3, 1, 10), sh(2027, 3, 2, 18), False, calendar, POLICY)
+    # Round the clock: the calendar is not asked.
+    assert not is_estimate(raised, sh(2027, 1, 1, 2), True, calendar, POLICY)
+    # Once the State Council's schedule is loaded, 2027 is exact.
+    loaded = WorkingDayCalendar(load_override(OVERRIDE_2027))
+    assert not is_estimate(raised, sh(2027, 1, 6, 18), False, loaded, POLICY)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        is_estimate(datetime(2027, 1, 1), sh(2027, 1, 6, 18), False, calendar, POLICY)
+
+
+def test_working_time_skips_nights_weekends_holidays_and_counts_make_up_days(
+    calendar: WorkingDayCalendar,
+) -> None:
+    def hours(start: datetime, end: datetime, policy: WorkdayPolicy = POLICY) -> float:
+        return working_time_between(start, end, calendar, policy) / timedelta(hours=1)
+
+    # 16:50-18:00, then the National Day holiday, then 09:00-09:12.
+    assert hours(sh(2025, 9, 30, 16, 50), sh(2025, 10, 9, 9, 12)) == pytest.approx(82 / 60)
+    # Friday 17-18, and Saturday 11 October is a make-up working day.
+    assert hours(sh(2025, 10, 10, 17), sh(2025, 10, 11, 10)) == pytest.approx(2.0)
+    assert hours(sh(2025, 10, 9, 20), sh(2025, 10, 10, 8)) == 0.0  # a night
+    assert hours(sh(2025, 10, 11, 18), sh(2025, 10, 13, 9)) == 0.0  # a Sunday between
+    # Configured hours: 08:30-17:30.
+    early = WorkdayPolicy(workday_start=time(8, 30), workday_end=time(17, 30))
+    assert hours(sh(2025, 10, 9, 8), sh(2025, 10, 10, 9), early) == pytest.approx(9.5)
+
+
+@pytest.mark.parametrize("policy", [POLICY, WorkdayPolicy(workday_start=time(8, 30),
+                                                          workday_end=time(17, 30))])
+def test_working_time_between_and_add_working_time_are_inverse(
+    calendar: WorkingDayCalendar, policy: WorkdayPolicy
+) -> None:
+    """The two walks over working time (the one measure, used by the clocks,
+    the board and the report; and the one that adds it) agree: counting the
+    working time to a moment in working hours and adding it back lands there."""
+    start = sh(2025, 9, 26, 7, 15)
+    for step in range(0, 24 * 20, 7):  # every 7 hours over 20 days, National Day included
+        end = start + timedelta(hours=step, minutes=13)
+        spent = working_time_between(start, end, calendar, policy)
+        back = add_working_time(start, spent, calendar, policy)
+        assert working_time_between(start, back, calendar, policy) == spent
+        local = end.astimezone(policy.tz)
+        if calendar.is_working_day(local.date()) and (
+                policy.workday_start < local.time() <= policy.workday_end):
+            assert back == end

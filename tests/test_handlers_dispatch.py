@@ -132,3 +132,37 @@ def test_approve_and_refuse_by_command_and_button(ctx: Context, org: Org) -> Non
     assert "用法" in chat.text
     chat.send("/approve 999")
     assert "没有这项申请" in chat.text
+
+
+def test_assign_and_withdraw_close_a_pending_return(ctx: Context, org: Org) -> None:
+    """A return the dispatcher answers by assigning the call (or the caller by
+    withdrawing it) leaves the queue; its old Approve button says why."""
+    cid = raised(ctx, org)
+    liaison = Chat(ctx, "water-liaison")
+    liaison.data(f"c:ret:{cid}")
+    liaison.send("这是住建局的事")
+    [notice] = [r for r in inbox(ctx, "dispatcher") if "申请" in r.text]
+    chat = Chat(ctx, "dispatcher")
+    chat.send("/queue")
+    assert "退回" in chat.text
+    chat.send("/assign BY-2025-000001 housing")
+    assert "已派单至housing" in chat.text
+    chat.send("/queue")
+    assert chat.text == "目前没有等待指挥调度中心处理的事项。"
+    chat.press("同意", [notice])
+    assert "该申请已无需审批" in chat.text and "未做任何更改" in chat.text
+    assert status(ctx, cid) is CallStatus.DISPATCHED
+
+    other = raised(ctx, org)
+    liaison.data(f"c:ret:{other}")
+    liaison.send("不归我们管")
+    [notice] = [r for r in inbox(ctx, "dispatcher") if "申请" in r.text
+                and "BY-2025-000002" in r.text]
+    caller = Chat(ctx, "li")
+    caller.data(f"c:wd:{other}")
+    assert "已撤回" in caller.text and status(ctx, other) is CallStatus.WITHDRAWN
+    chat.send("/queue")
+    assert chat.text == "目前没有等待指挥调度中心处理的事项。"
+    chat.press("不同意", [notice])
+    assert "该申请已无需审批" in chat.text
+    assert status(ctx, other) is CallStatus.WITHDRAWN

@@ -4,6 +4,8 @@ current details, deadlines in Shanghai time, photos and the right buttons."""
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from sqlmodel import Session, col, select
@@ -150,3 +152,46 @@ def test_routine_notices(ctx: Context, org: Org, locale: Locale,
     assert expected[0] in digest and "BY-2025-000001" in digest
     assert expected[1] in report and "2025-10" in report
     assert expected[2] in warning
+
+
+ESTIMATE = {Locale.ZH_HANS: "（按周末推算，节假日安排未发布）",
+            Locale.ZH_HANT: "（按週末推算，節假日安排未發布）",
+            Locale.EN: "(estimated from weekends; the holiday schedule is not yet published)"}
+
+
+@pytest.mark.parametrize("locale", list(Locale))
+def test_a_deadline_the_calendar_does_not_cover_says_it_is_estimated(
+    ctx: Context, org: Org, locale: Locale
+) -> None:
+    """A call raised at the end of 2026 runs into 2027, which the working-day
+    calendar does not know yet: the alert's deadlines say they are estimated;
+    a call within known years says nothing of the kind."""
+    set_locale(ctx, "water-liaison", locale)
+    set_locale(ctx, "dispatcher", locale)
+    covered = calls.raise_call(ctx, org.caller, T0, "积水", item_code="drain").id or 0
+    end_of_2026 = T0.replace(year=2026, month=12, day=30)
+    late = calls.raise_call(ctx, org.caller, end_of_2026, "积水", item_code="drain").id or 0
+    alerts = {r.call_id: r.text for r in inbox_with_calls(ctx, "water-liaison")}
+    assert ESTIMATE[locale] in alerts[late]
+    assert ESTIMATE[locale] not in alerts[covered]
+    # The one sentence, right after the deadlines it qualifies.
+    deadlines = next(line for line in alerts[late].splitlines() if ESTIMATE[locale] in line)
+    assert deadlines.endswith(ESTIMATE[locale]) and "2027" in deadlines
+    # An emergency runs round the clock: no estimate, even in 2027.
+    flood = calls.raise_call(ctx, org.caller, end_of_2026, "内涝", item_code="flood").id or 0
+    assert ESTIMATE[locale] not in {r.call_id: r.text for r in
+                                    inbox_with_calls(ctx, "water-liaison")}[flood]
+
+
+def inbox_with_calls(ctx: Context, code: str) -> list[Any]:
+    """The member's alerts, each with the call it is about."""
+    with Session(ctx.engine) as session:
+        member = session.exec(select(Member).where(Member.code == code)).one()
+        messages = list(session.exec(select(OutboxMessage).where(
+            OutboxMessage.member_id == member.id, OutboxMessage.template == "call_alert")
+            .order_by(col(OutboxMessage.id))))
+    found = []
+    for message in messages:
+        for reply in render(ctx, member, message.template, message.params, message.call_id):
+            found.append(SimpleNamespace(call_id=message.call_id, text=reply.text))
+    return found

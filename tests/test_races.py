@@ -11,7 +11,7 @@ from functools import partial
 
 from sqlmodel import Session, col, func, select
 
-from models import Call, CallStatus, Event, OutboxMessage
+from models import Call, CallRequest, CallStatus, Event, OutboxMessage, RequestStatus
 from tests.conftest import T0, Org
 from workflows import calls
 from workflows.context import Context
@@ -121,3 +121,30 @@ def test_no_event_is_left_half_written(ctx: Context, org: Org) -> None:
             last = session.exec(select(Event).where(Event.call_id == call.id)
                                 .order_by(col(Event.id).desc())).first()
             assert last is not None and last.to_status is call.status
+
+
+def test_assign_racing_the_decision_on_a_pending_return(ctx: Context, org: Org) -> None:
+    """The dispatcher assigns a returned call while another decides its
+    return: the request is closed exactly once — upheld, or superseded by the
+    assignment — and neither waits on the other for ever (both lock the call
+    first, then the request)."""
+    at = T0 + timedelta(minutes=5)
+    for round_ in range(ROUNDS // 2):
+        call_id = calls.raise_call(ctx, org.caller, T0, f"积水 {round_}", item_code="drain").id
+        assert call_id is not None
+        request = calls.return_call(ctx, call_id, org.water_liaison, T0, "属住建")
+        results = race(
+            partial(calls.assign, ctx, call_id, org.dispatcher, at, "housing"),
+            partial(calls.decide_return, ctx, request.id or 0, org.admin, at, True, "urban"),
+        )
+        with Session(ctx.engine) as session:
+            status = session.get(CallRequest, request.id).status  # type: ignore[union-attr]
+            assigned = session.exec(select(Event).where(
+                Event.call_id == call_id, Event.kind == "CallAssigned")).one()
+        upheld = count(ctx, Event, Event.call_id == call_id, Event.kind == "ReturnUpheld")
+        if status is RequestStatus.APPROVED:  # decided first, then rerouted
+            assert upheld == 1 and "superseded_requests" not in assigned.data, results
+        else:  # assigned first: the decision finds nothing to decide
+            assert status is RequestStatus.SUPERSEDED and upheld == 0, results
+            assert assigned.data["superseded_requests"] == [request.id]
+            assert isinstance(results[1], WorkflowError) and results[1].code == "wrong_state"

@@ -1,5 +1,6 @@
-"""The README tells the truth: its lifecycle diagram is the transition
-table's, and its console session, run as written, shows what it shows."""
+"""The README tells the truth: its lifecycle diagram and its table of effects
+are the transition table's, and its console session, run as written, shows
+what it shows."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workflows.lifecycle import mermaid_diagram
+from workflows.lifecycle import effects_table, mermaid_diagram
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -18,6 +19,10 @@ _PROMPT = re.compile(r"^([a-z0-9_-]+)> (.*)$")
 
 def test_readme_diagram_matches_transition_table() -> None:
     assert f"```mermaid\n{mermaid_diagram()}\n```" in README
+
+
+def test_readme_effects_match_transition_table() -> None:
+    assert f"\n{effects_table()}\n" in README
 
 
 def _session() -> tuple[str, list[str]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,10 +13,8 @@ from sqlmodel import Session, select
 from models import Call, CallStatus, Member, RatingLevel, Role, Unit, UnitKind
 from tests.conftest import T0, Org
 from workflows import calls
-from workflows.calendar import WorkingDayCalendar
 from workflows.context import Context, EvaluationWeights
-from workflows.deadlines import WorkdayPolicy
-from workflows.facts import WorkingHours, late_calls, late_now
+from workflows.facts import late_calls, late_now
 from workflows.stats import (
     Figures,
     Period,
@@ -441,37 +438,3 @@ def test_late_now_in_python_and_sql_agree(ctx: Context, org: Org) -> None:
             in_sql = {call.id for call in late_calls(session, moment)}
         assert in_python == in_sql
     assert in_python == {a, b}  # at NOW both have passed deadlines not done
-
-
-# --- working hours ---------------------------------------------------------------------
-
-
-def test_working_hours_skip_nights_weekends_and_holidays() -> None:
-    hours = WorkingHours(WorkingDayCalendar(), WorkdayPolicy())
-    local = partial(datetime, tzinfo=SHANGHAI)
-    assert hours.between(local(2025, 9, 30, 16, 50), local(2025, 10, 9, 9, 12)) == (
-        pytest.approx(70 / 60 + 12 / 60))  # 16:50–18:00, then the holiday, then 09:00–09:12
-    assert hours.between(local(2025, 10, 10, 17, 0), local(2025, 10, 11, 10, 0)) == (
-        pytest.approx(2.0))  # Friday 17–18, and Saturday 11 October is a make-up working day
-    assert hours.between(local(2025, 10, 9, 20, 0), local(2025, 10, 10, 8, 0)) == 0.0
-    assert hours.between(local(2025, 10, 10, 8, 0), local(2025, 10, 9, 8, 0)) == 0.0
-
-
-def test_the_report_counts_working_hours_as_the_deadlines_do() -> None:
-    """One measure of working time: the read model's cached counter agrees
-    with `deadlines.working_time_between` (the clocks' and the board's),
-    also with working hours configured other than 09:00-18:00."""
-    from datetime import time, timedelta
-
-    from workflows.deadlines import working_time_between
-
-    local = partial(datetime, tzinfo=SHANGHAI)
-    calendar = WorkingDayCalendar()
-    for policy in (WorkdayPolicy(), WorkdayPolicy(workday_start=time(8, 30),
-                                                  workday_end=time(17, 30))):
-        hours = WorkingHours(calendar, policy)
-        start = local(2025, 9, 26, 7, 15)
-        for step in range(0, 24 * 20, 7):  # every 7 hours over 20 days, National Day included
-            end = start + timedelta(hours=step, minutes=13)
-            expected = working_time_between(start, end, calendar, policy) / timedelta(hours=1)
-            assert hours.between(start, end) == pytest.approx(expected)

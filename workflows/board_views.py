@@ -41,7 +41,7 @@ from models import (
 from workflows import access
 from workflows.board import CallScope
 from workflows.context import Context
-from workflows.deadlines import working_time_between
+from workflows.deadlines import is_estimate, working_time_between
 from workflows.errors import NotAllowed, NotFound
 from workflows.facts import late_now_clause
 from workflows.lifecycle import OPEN_STATES, Action
@@ -310,6 +310,9 @@ class CallDetail:
     department_ids: frozenset[int] = field(default_factory=frozenset)
     # The lifecycle actions the reader may take on the call now (the policy's answer).
     allowed: frozenset[Action] = field(default_factory=frozenset)
+    # A deadline is counted through a year the calendar does not cover
+    # (`deadlines.is_estimate`): the page says it is estimated.
+    deadlines_estimated: bool = False
 
 
 def _may_see(session: Session, scope: CallScope, call: Call) -> bool:
@@ -388,6 +391,10 @@ def call_detail(ctx: Context, scope: CallScope, call_id: int, now: datetime) -> 
             dossier_at=referral.at if referral else None,
             department_ids=frozenset(p.department_id for p in participants),
             allowed=frozenset(access.allowed_actions(scope.actor, subject)),
+            deadlines_estimated=any(
+                due is not None and is_estimate(call.raised_at, due, emergency,
+                                                ctx.rules.calendar, ctx.rules.policy)
+                for due in (call.acknowledge_due, call.respond_due, call.resolve_due)),
         )
 
 

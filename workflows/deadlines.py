@@ -185,20 +185,29 @@ def working_time_between(
     start: datetime, end: datetime, calendar: WorkingDayCalendar, policy: WorkdayPolicy
 ) -> timedelta:
     """The working time (working hours of working days) from `start` to `end`;
-    negative when `end` is earlier. The one measure of a working-day clock:
-    the time a reopened call has left, the halfway reminder, and the board's
-    "2 hours left" / "late by 5 hours" (emergencies count round the clock)."""
+    negative when `end` is earlier. The one measure of working time: the time
+    a reopened call has left, the halfway reminder, the board's "2 hours left"
+    / "late by 5 hours" and the report's hours per step over a month of calls
+    (emergencies count round the clock), so it is written to be cheap."""
     _require_aware("start", start)
     _require_aware("end", end)
     if end < start:
         return -working_time_between(end, start, calendar, policy)
+    tz = policy.tz
+    begin, finish = start.astimezone(tz), end.astimezone(tz)
     total = timedelta(0)
-    if end == start:
-        return total
-    for opens, closes in _working_windows(start, calendar, policy):
-        if opens >= end:
-            break
-        total += min(closes, end) - opens
+    day, last = begin.date(), finish.date()
+    while day <= last:
+        if calendar.is_working_day(day):
+            # All in local time (one tzinfo: plain arithmetic, no conversion
+            # per day). Exact while no clock change falls inside working hours,
+            # which no time zone's does (they happen at night).
+            opens = datetime.combine(day, policy.workday_start, tzinfo=tz)
+            closes = datetime.combine(day, policy.workday_end, tzinfo=tz)
+            low, high = max(opens, begin), min(closes, finish)
+            if high > low:
+                total += high - low
+        day += timedelta(days=1)
     return total
 
 
@@ -278,3 +287,23 @@ def midpoint(
         return add_working_time(start, half, calendar, policy)
     return start.astimezone(UTC) + (due - start) / 2
 
+
+
+def is_estimate(
+    since: datetime, due: datetime, emergency: bool, calendar: WorkingDayCalendar,
+    policy: WorkdayPolicy,
+) -> bool:
+    """Whether the deadline `due` of a call raised at `since` is only an
+    estimate: a working-day clock whose days run through a year the calendar
+    does not cover (the State Council's schedule for it is not loaded yet), so
+    they were counted from the weekends alone (`WorkingDayCalendar`'s
+    fallback). Every clock of a call starts at or after its raising, so the
+    years from `since` to `due` are the ones it may have counted in. An
+    emergency's clocks run round the clock (as the board and the report
+    count them) and never are; nor is a deadline within covered years."""
+    _require_aware("since", since)
+    _require_aware("due", due)
+    if emergency:
+        return False
+    first, last = since.astimezone(policy.tz).year, due.astimezone(policy.tz).year
+    return any(not calendar.is_covered(year) for year in range(first, last + 1))

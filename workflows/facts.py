@@ -19,7 +19,8 @@ reads these facts, so a call is on time, late or *late now* in one way only:
   missed. (The event log is never pruned, so these hold for old periods.)
 - times to acknowledge / respond / resolve run from dispatch (time waiting for
   the command centre is not the department's) and are counted the way the
-  call's limits run: **working hours** — 09:00 to the close of the working day
+  call's limits run: **working hours** (`deadlines.working_time_between`, the
+  clocks' own measure) — 09:00 to the close of the working day
   (`[workday] end`, 18:00) on working days of the official calendar — for
   working-day limits, and elapsed hours for emergencies, whose limits run
   round the clock.
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, and_, or_
@@ -51,13 +52,12 @@ from models import (
     UnitKind,
 )
 from workflows.calendar import WorkingDayCalendar
-from workflows.deadlines import WorkdayPolicy
+from workflows.deadlines import WorkdayPolicy, working_time_between
 from workflows.escalation import LimitName
 from workflows.lifecycle import OPEN_STATES
 
 TOWN_KINDS = frozenset({UnitKind.TOWN, UnitKind.STREET})
 SATISFIED_LEVELS = frozenset({RatingLevel.SATISFIED, RatingLevel.MOSTLY_SATISFIED})
-#: When a working day's counted hours begin (they end at `[workday] end`).
 REFERRAL_EVENT = "AccountabilityReferred"
 
 
@@ -110,48 +110,6 @@ def late_now_clause(now: datetime) -> ColumnElement[bool]:
             col(Call.resolved_at).is_(None) & (col(Call.resolve_due) < now),
         ),
     )
-
-
-# --- working hours -------------------------------------------------------------
-
-
-class WorkingHours:
-    """Counts working hours between two moments (the policy's working hours,
-    `WorkdayPolicy.workday_start` to `workday_end`, on working days), as
-    `workflows.deadlines.working_time_between` does, remembering which days
-    are working days: a report counts this for every call of a month."""
-
-    def __init__(self, calendar: WorkingDayCalendar, policy: WorkdayPolicy) -> None:
-        self.calendar = calendar
-        self.policy = policy
-        self.day_start = policy.workday_start
-        self._working: dict[date, bool] = {}
-
-    def _is_working(self, day: date) -> bool:
-        known = self._working.get(day)
-        if known is None:
-            known = self._working[day] = self.calendar.is_working_day(day)
-        return known
-
-    def between(self, start: datetime, end: datetime) -> float:
-        """Working hours from `start` to `end` (0 when `end` is not later)."""
-        _require_aware("start", start)
-        _require_aware("end", end)
-        if end <= start:
-            return 0.0
-        tz = self.policy.tz
-        begin, finish = start.astimezone(tz), end.astimezone(tz)
-        seconds = 0.0
-        day = begin.date()
-        while day <= finish.date():
-            if self._is_working(day):
-                opens = datetime.combine(day, self.day_start, tzinfo=tz)
-                closes = datetime.combine(day, self.policy.workday_end, tzinfo=tz)
-                low, high = max(opens, begin), min(closes, finish)
-                if high > low:
-                    seconds += (high - low) / timedelta(seconds=1)
-            day += timedelta(days=1)
-        return seconds / 3600
 
 
 # --- the facts -------------------------------------------------------------------
@@ -271,13 +229,14 @@ class Directory:
 
 def _limit(limit: LimitName, due: datetime | None, done: datetime | None,
            dispatched: datetime | None, now: datetime, emergency: bool,
-           hours: WorkingHours) -> LimitFact:
+           calendar: WorkingDayCalendar, policy: WorkdayPolicy) -> LimitFact:
     on_time = done is not None and due is not None and done <= due
     late = due is not None and (done > due if done is not None else due < now)
     spent: float | None = None
     if done is not None and dispatched is not None:
-        spent = (max((done - dispatched) / timedelta(hours=1), 0.0) if emergency
-                 else hours.between(dispatched, done))
+        elapsed = (done - dispatched if emergency
+                   else working_time_between(dispatched, done, calendar, policy))
+        spent = max(elapsed / timedelta(hours=1), 0.0)
     return LimitFact(limit, due, done, on_time, late, spent)
 
 
@@ -337,7 +296,6 @@ def period_facts(session: Session, start: datetime, end: datetime, now: datetime
     units = {u.id or 0: u for u in session.exec(select(Unit))}
     domains = {d.id: d for d in session.exec(select(Domain))}
     items = {i.id: i.code for i in session.exec(select(CatalogItem))}
-    hours = WorkingHours(calendar, policy)
     towns: dict[int, str | None] = {}
     facts: list[CallFacts] = []
     for call in rows:
@@ -352,7 +310,7 @@ def period_facts(session: Session, start: datetime, end: datetime, now: datetime
         def limit(name: LimitName, due: datetime | None, done: datetime | None,
                   dispatched: datetime | None = call.dispatched_at,
                   emergency: bool = emergency) -> LimitFact:
-            return _limit(name, due, done, dispatched, now, emergency, hours)
+            return _limit(name, due, done, dispatched, now, emergency, calendar, policy)
 
         facts.append(CallFacts(
             call_id=call.id or 0,

@@ -248,7 +248,7 @@ def sweep(ctx: Context, now: datetime, batch: int = 500) -> SweepResult:
                 limits.update({i.id: limits_of(i) for i in session.exec(select(CatalogItem))})
             due_calls = session.exec(
                 # Only the next_nudge_at index: a call that ends has it cleared
-                # (workflows.calls._move), so filtering on status too would only
+                # (workflows.calls._shared.move), so filtering on status too would only
                 # tempt SQLite into scanning the open calls by status.
                 select(Call)
                 .where(col(Call.next_nudge_at) <= now)
