@@ -33,6 +33,7 @@ from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.wecom_api import FakeWeCom
 from tests.test_handlers_chat import Chat
 from tests.test_telegram import EXAMPLES, running
+from tests.test_wecom import Clock as WeComClock
 from tests.test_wecom import running as wecom_running
 from workflows import calls
 from workflows.context import Context
@@ -256,7 +257,9 @@ def test_the_monthly_report_goes_through_the_outbox_once_with_its_files(
     assert routine(ctx, first + timedelta(minutes=30)).reports == 0
 
     async def scenario(tg: FakeTelegram) -> None:
-        async with running(ctx, tg):
+        # The scheduler runs on the test's clock (October's report is sent): on
+        # the real one, after 08:30, it would add the real last month's report.
+        async with running(ctx, tg, clock=lambda: first + timedelta(hours=1)):
             await tg.wait_until_async(lambda: sum(
                 1 for m in tg.sent if m.method == "sendDocument") >= 2, timeout=30)
 
@@ -290,7 +293,11 @@ def test_report_over_wecom_brings_an_image_and_a_file(october: Context, wecom: F
         session.commit()
 
     async def scenario() -> None:
-        async with wecom_running(ctx, wecom, unused_port) as h:
+        # On the test's clock, before the day's routine (08:30): on the real one,
+        # after 08:30 the scheduler would add the real last month's report.
+        clock = WeComClock()
+        clock.offset = local("2025-10-31 08:00") - datetime.now(UTC)
+        async with wecom_running(ctx, wecom, unused_port, clock=clock) as h:
             mark = h.mark()
             await h.text("ZhengYu", "/report 2025-10")
             await h.answer("ZhengYu", mark, lambda s: s.msgtype == "file")

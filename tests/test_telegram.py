@@ -59,8 +59,10 @@ def district(ctx: Context) -> Context:
 async def running(ctx: Context, tg: FakeTelegram, mode: str = "polling",
                   secret: str | None = None,
                   webhook_url: str = "http://127.0.0.1:1/telegram/webhook",
+                  clock: Callable[[], datetime] = now,
                   ) -> AsyncIterator[TelegramChannel]:
-    """youhu's Telegram side as `youhu run` wires it: channel, deliverer, scheduler."""
+    """youhu's Telegram side as `youhu run` wires it: channel, deliverer, scheduler
+    (on the real clock unless the test's data needs one of its own)."""
     settings = TelegramSettings(
         token=SecretStr(tg.token), mode=mode, base_url=tg.base_url,  # type: ignore[arg-type]
         base_file_url=tg.base_file_url,
@@ -72,9 +74,9 @@ async def running(ctx: Context, tg: FakeTelegram, mode: str = "polling",
         assert scheduler is not None
         scheduler.kick()
 
-    channel = TelegramChannel(ctx, settings, now, on_queued=kick, album_wait=0.3)
-    deliverer = Deliverer(ctx, [channel], now)
-    scheduler = Scheduler(ctx, deliverer, now, sweep_seconds=3600, deliver_seconds=0.2)
+    channel = TelegramChannel(ctx, settings, clock, on_queued=kick, album_wait=0.3)
+    deliverer = Deliverer(ctx, [channel], clock)
+    scheduler = Scheduler(ctx, deliverer, clock, sweep_seconds=3600, deliver_seconds=0.2)
     await channel.start()
     scheduler.start()
     try:
