@@ -47,10 +47,12 @@ def press(turn: Turn, pressed: Press) -> list[Reply]:
     try:
         if pressed.action == "ack":
             calls.acknowledge(turn.ctx, call_id, turn.member_id, turn.now)
-            return _done(turn, call_id, N_("You acknowledged %(number)s."))
+            return _done(turn, queries.call_view(turn.ctx, call_id),
+                         N_("You acknowledged %(number)s."))
         if pressed.action == "wd":
             calls.withdraw(turn.ctx, call_id, turn.member_id, turn.now)
-            return _done(turn, call_id, N_("%(number)s is withdrawn."))
+            return _done(turn, queries.call_view(turn.ctx, call_id),
+                         N_("%(number)s is withdrawn."))
         action, flow = _NEEDS_INPUT[pressed.action]
         view = queries.check_may(turn.ctx, call_id, turn.member_id, action)
     except NotAllowed as error:
@@ -85,15 +87,15 @@ def _moved_away(turn: Turn, call_id: int) -> str | None:
     return turn.t.join(text, turn._("Nothing was changed."))
 
 
-def _done(turn: Turn, call_id: int, message: str) -> list[Reply]:
+def _done(turn: Turn, view: queries.CallView, message: str) -> list[Reply]:
     """Say what happened, with the buttons for what can be done next."""
-    view = queries.call_view(turn.ctx, call_id)
-    return turn.say(turn._(message, number=view.number), _next_buttons(turn, call_id))
+    return turn.say(turn._(message, number=view.number), _next_buttons(turn, view))
 
 
-def _next_buttons(turn: Turn, call_id: int) -> list[list[Button]]:
-    view = queries.call_view(turn.ctx, call_id)
-    role = queries.participant_role(turn.ctx, call_id, turn.member.unit_id)
+def _next_buttons(turn: Turn, view: queries.CallView) -> list[list[Button]]:
+    """The buttons for what the member can do next with the call as it is now
+    (`view`, loaded once after the use case)."""
+    role = view.role_of(turn.member.unit_id)
     if role is not None:
         return cards.department_buttons(turn.t, view, role)
     if view.caller_id == turn.member_id:
@@ -137,7 +139,7 @@ def _finish(turn: Turn, state: DialogState, act: Callable[[], object],
     turn.end()
     request_id = getattr(result, "id", None) if state.flow in ("extension", "return") else None
     text = turn._(success, number=state.data["number"], request=request_id, **params)
-    return turn.say(text, _next_buttons(turn, int(state.data["call"])))
+    return turn.say(text, _next_buttons(turn, queries.call_view(turn.ctx, int(state.data["call"]))))
 
 
 def _keep_photo(turn: Turn, state: DialogState, data: bytes) -> Reply | None:

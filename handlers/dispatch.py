@@ -136,7 +136,7 @@ def assign(turn: Turn) -> list[Reply]:
         return turn.say(turn._("Usage: /assign <number> <department code>"))
     number, department = turn.msg.args
     try:
-        view = queries.call_by_number(turn.ctx, number)
+        view = queries.call_by_number(turn.ctx, number, turn.actor)
         calls.assign(turn.ctx, view.id, turn.member_id, turn.now, department)
     except WorkflowError as error:
         return turn.say(describe(turn.t, error))

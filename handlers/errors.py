@@ -20,6 +20,12 @@ def _invalid(t: Translator, params: dict[str, object]) -> str:
     if reason == "text_too_long":
         return t._("The %(field)s is too long: at most %(limit)s characters.",
                    field=field, limit=params.get("limit"))
+    if reason == "ambiguous_number":
+        candidates = params.get("candidates")
+        return t._("Several calls end with %(digits)s: %(numbers)s. Please give the full number.",
+                   digits=params.get("code"),
+                   numbers=t.either([str(c) for c in candidates]
+                                    if isinstance(candidates, list) else []))
     if reason == "bad_location":
         return t._("That location is not valid.")
     if reason == "bad_days":

@@ -52,7 +52,7 @@ def answer(turn: Turn) -> list[Reply]:
     action, number = parse(turn.msg.text or "")
     if number is not None and action is not None:
         try:
-            view = queries.call_by_number(turn.ctx, number)
+            view = queries.call_by_number(turn.ctx, number, turn.actor)
         except WorkflowError as error:
             return turn.say(describe(turn.t, error))
         return actions.press(turn, Press("call", action=action, target=view.id))

@@ -13,6 +13,7 @@ import functools
 import gettext
 import io
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale as BabelLocale
 from babel.dates import format_date, format_time, format_timedelta, get_datetime_format
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -99,6 +101,11 @@ class Translator:
         space (their full stops are full-width); English ones with one."""
         glue = " " if self.locale is Locale.EN else ""
         return glue.join(s.strip() for s in sentences if s.strip())
+
+    def either(self, choices: Sequence[str]) -> str:
+        """`choices` as one "a, b or c" in the member's language (CLDR's list
+        pattern: "a、b或c" in Chinese)."""
+        return format_list(list(choices), style="or", locale=self.babel)
 
     def datetime(self, moment: datetime) -> str:
         """A moment as local date and time, e.g. 2025年10月9日 18:00 / Oct 9, 2025, 6:00 PM."""

@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlmodel import Session, col, select
 
-from models import CallStatus, RatingLevel, Role, UnitKind
+from models import Call, CallStatus, Member, RatingLevel, Role, UnitKind
 from tests.conftest import T0, Org
+from tests.test_queries import varied_calls
 from workflows import access, calls, queries
 from workflows.access import Actor, CallSubject, Command, Permission
 from workflows.context import Context
@@ -195,3 +197,28 @@ def test_a_use_case_refuses_what_the_policy_refuses(ctx: Context, org: Org) -> N
     with pytest.raises(WrongState):
         calls.confirm(ctx, call_id, org.caller, later, RatingLevel.SATISFIED)
     calls.resolve(ctx, call_id, org.urban_liaison, later, "已拆除")
+
+
+# --- the read rule as a query condition ---------------------------------------------
+
+
+def test_readable_calls_is_the_read_rule_cell_by_cell(ctx: Context, org: Org) -> None:
+    """`readable_calls(actor)` selects exactly the calls `may(actor,
+    READ_CALL, call)` allows: every member of the organisation (every role)
+    against calls of every shape — the caller's own and another's, routed or
+    not, joint (lead and assisting), returned to another department, closed."""
+    call_ids = varied_calls(ctx, org)
+    with Session(ctx.engine) as session:
+        members = list(session.exec(select(Member).where(col(Member.unit_id).is_not(None))))
+        assert {member.role for member in members} == set(Role)
+        rows = list(session.exec(select(Call).where(col(Call.id).in_(call_ids))))
+        readers: dict[int, int] = {}
+        for member in members:
+            who = access.actor_in(session, member.id or 0)
+            selected = set(session.exec(select(Call.id).where(access.readable_calls(who))))
+            for call in rows:
+                allowed = access.may(who, Permission.READ_CALL, access.facts(session, call))
+                assert (call.id in selected) is allowed, (member.code, call.number)
+                readers[call.id or 0] = readers.get(call.id or 0, 0) + allowed
+    # Neither everyone nor no one: the cells differ by member and by call.
+    assert min(readers.values()) >= 3 and max(readers.values()) < len(members)

@@ -19,6 +19,7 @@ How a surface asks::
     access.may(actor, access.Permission.READ_DEPARTMENT_REPORT,
                department_id=unit_id)
     access.require(actor, Action.ACKNOWLEDGE, view)   # raises NotAllowed / WrongState
+    select(Call).where(access.readable_calls(actor))  # READ_CALL as a where-clause
 
 `what` is one of three things:
 
@@ -37,7 +38,8 @@ How a surface asks::
 The call may be anything with the attributes of `CallFacts` — the ORM row is
 not enough (it does not know its assisting departments): use
 `facts(session, call)`, or the `workflows.queries.CallView` a query returned.
-Nothing here touches the database except `actor`, `actor_in` and `facts`.
+Nothing here touches the database except `actor`, `actor_in` and `facts`
+(`readable_calls` only builds a condition; the caller runs the query).
 
 Who is what (the only place these role sets are written):
 
@@ -68,7 +70,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, false, true
+from sqlmodel import Session, col, or_, select
 
 from models import (
     CALLER_UNIT_KINDS,
@@ -228,6 +231,26 @@ def parties(who: Actor, call: CallFacts) -> frozenset[Party]:
         elif who.unit_id in call.assisting_department_ids:
             found.add(Party.ASSISTING_DEPARTMENT)
     return frozenset(found)
+
+
+def readable_calls(who: Actor) -> ColumnElement[bool]:
+    """`Permission.READ_CALL` as a query condition on `Call`: the calls `who`
+    may read, for listings that filter in the database rather than row by row
+    (the Open311 listing). The same rule as `parties` and `_permitted` below,
+    written for SQL; tests/test_access.py holds the two equal for every role
+    and every kind of call."""
+    if who.role in _DISTRICT_READERS:
+        return true()
+    readable: list[ColumnElement[bool]] = []
+    if who.role is Role.CALLER:  # Party.CALLER
+        readable.append(col(Call.caller_id) == who.member_id)
+    if who.role in DEPARTMENT_ROLES:  # Party.LEAD_DEPARTMENT, Party.ASSISTING_DEPARTMENT
+        readable.append(col(Call.lead_department_id) == who.unit_id)
+        readable.append(col(Call.id).in_(
+            select(CallDepartment.call_id).where(
+                CallDepartment.department_id == who.unit_id,
+                CallDepartment.role == ParticipantRole.ASSISTING)))
+    return or_(*readable) if readable else false()
 
 
 def _permitted(who: Actor, what: Permission, call: CallFacts | None,

@@ -3,10 +3,14 @@ which calls are mine, overdue, or match some words. Nothing here writes."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, or_, select
 
 from models import (
@@ -22,6 +26,7 @@ from models import (
     Member,
     ParticipantRole,
     Rating,
+    RatingLevel,
     RequestStatus,
     SourceEvent,
     Unit,
@@ -30,7 +35,7 @@ from models import (
 )
 from workflows import access
 from workflows.context import Context
-from workflows.errors import NotFound
+from workflows.errors import InvalidInput, NotFound
 from workflows.facts import late_calls
 from workflows.lifecycle import Action
 
@@ -52,11 +57,6 @@ def member_by_platform(ctx: Context, channel: str, platform_id: str) -> Member |
             return None
         member = session.exec(statement).first()
         return member if member is not None and member.active else None
-
-
-def member(ctx: Context, member_id: int) -> Member | None:
-    with session_scope(ctx.engine) as session:
-        return session.get(Member, member_id)
 
 
 def domains(ctx: Context) -> list[Domain]:
@@ -128,65 +128,111 @@ class CallView:
     source_media_error: str | None = None  # why its media_url gave no photo
 
 
-def _unit_name(session: Session, unit_id: int | None) -> str | None:
-    unit = session.get(Unit, unit_id) if unit_id is not None else None
-    return unit.name if unit is not None else None
+    def role_of(self, department_id: int) -> ParticipantRole | None:
+        """The department's part in the call: lead, assisting, or None."""
+        if department_id == self.lead_department_id:
+            return ParticipantRole.LEAD
+        if department_id in self.assisting_department_ids:
+            return ParticipantRole.ASSISTING
+        return None
+
+
+def views_of(session: Session, calls: Sequence[Call]) -> list[CallView]:
+    """The views of `calls`, in their order, in a fixed number of statements
+    whatever their number (one per table a view draws on, each `IN (...)`
+    over all the calls) — a list of 100 calls costs what a list of one does."""
+    ids = [call.id or 0 for call in calls]
+    if not ids:
+        return []
+    caller, unit, lead = aliased(Member), aliased(Unit), aliased(Unit)
+    names: dict[int, tuple[Any, ...]] = {row[0]: tuple(row[1:]) for row in session.execute(
+        sa_select(col(Call.id), col(caller.name), col(unit.name), col(lead.name),
+                  col(CatalogItem.name), col(Domain.name), col(Domain.emergency))
+        .outerjoin(caller, col(caller.id) == col(Call.caller_id))
+        .outerjoin(unit, col(unit.id) == col(Call.unit_id))
+        .outerjoin(lead, col(lead.id) == col(Call.lead_department_id))
+        .outerjoin(CatalogItem, col(CatalogItem.id) == col(Call.item_id))
+        .outerjoin(Domain, col(Domain.id) == col(Call.domain_id))
+        .where(col(Call.id).in_(ids))
+    ).all()}
+    assisting: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for call_id, unit_id, name in session.exec(
+        select(CallDepartment.call_id, Unit.id, Unit.name)
+        .join(Unit, col(Unit.id) == col(CallDepartment.department_id))
+        .where(col(CallDepartment.call_id).in_(ids),
+               CallDepartment.role == ParticipantRole.ASSISTING)
+        .order_by(col(Unit.code))
+    ).all():
+        assisting[call_id].append((unit_id or 0, name))
+    photos: dict[tuple[int, AttachmentStage], list[str]] = defaultdict(list)
+    for call_id, stage, sha256 in session.exec(
+        select(Attachment.call_id, Attachment.stage, Attachment.sha256)
+        .where(col(Attachment.call_id).in_(ids)).order_by(col(Attachment.id))
+    ).all():
+        photos[(call_id, AttachmentStage(stage))].append(sha256)
+    resolution_notes: dict[int, str | None] = {}
+    for call_id, note in session.exec(
+        select(Event.call_id, Event.note)
+        .where(col(Event.call_id).in_(ids), Event.kind == "CallResolved")
+        .order_by(col(Event.id))
+    ).all():
+        resolution_notes[call_id] = note  # the latest resolution's note wins
+    ratings = {call_id: level for call_id, level in session.exec(
+        select(Rating.call_id, Rating.level).where(col(Rating.call_id).in_(ids))
+    ).all()}
+    media_errors: dict[int, str] = {}
+    sourced = [call.id or 0 for call in calls if call.source]
+    if sourced:
+        for source_call, error in session.exec(
+            select(SourceEvent.call_id, SourceEvent.media_error)
+            .where(col(SourceEvent.call_id).in_(sourced),
+                   col(SourceEvent.media_error).is_not(None))
+            .order_by(col(SourceEvent.id).desc())
+        ).all():
+            if source_call is not None and error is not None:
+                media_errors[source_call] = error  # the first (lowest id) wins
+    views = []
+    for call in calls:
+        call_id = call.id or 0
+        caller_name, unit_name, lead_name, item_name, domain_name, emergency = names.get(
+            call_id, (None, None, None, None, None, None))
+        helpers = assisting.get(call_id, [])
+        rating = ratings.get(call_id)
+        views.append(CallView(
+            id=call_id,
+            number=call.number,
+            status=call.status,
+            text=call.text,
+            caller_id=call.caller_id,
+            caller_name=caller_name or "?",
+            unit_name=unit_name or "?",
+            item_name=item_name,
+            domain_name=domain_name,
+            emergency=bool(emergency),
+            lead_department_id=call.lead_department_id,
+            lead_department=lead_name,
+            assisting_departments=tuple(name for _, name in helpers),
+            assisting_department_ids=tuple(sorted(unit_id for unit_id, _ in helpers)),
+            location_text=call.location_text,
+            latitude=call.latitude,
+            longitude=call.longitude,
+            raised_at=call.raised_at,
+            acknowledge_due=call.acknowledge_due,
+            respond_due=call.respond_due,
+            resolve_due=call.resolve_due,
+            supervision_number=call.supervision_number,
+            raise_photos=tuple(photos.get((call_id, AttachmentStage.RAISE), ())),
+            evidence_photos=tuple(photos.get((call_id, AttachmentStage.EVIDENCE), ())),
+            resolution_note=resolution_notes.get(call_id),
+            rating=RatingLevel(rating).value if rating is not None else None,
+            source=call.source,
+            source_media_error=media_errors.get(call_id),
+        ))
+    return views
 
 
 def _view(session: Session, call: Call) -> CallView:
-    caller = session.get(Member, call.caller_id)
-    item_row = session.get(CatalogItem, call.item_id) if call.item_id is not None else None
-    domain_row = session.get(Domain, call.domain_id) if call.domain_id is not None else None
-    assisting = session.exec(
-        select(Unit.id, Unit.name)
-        .join(CallDepartment, col(CallDepartment.department_id) == col(Unit.id))
-        .where(CallDepartment.call_id == call.id,
-               CallDepartment.role == ParticipantRole.ASSISTING)
-        .order_by(col(Unit.code))
-    ).all()
-    photos = session.exec(
-        select(Attachment).where(Attachment.call_id == call.id).order_by(col(Attachment.id))
-    ).all()
-    resolved = session.exec(
-        select(Event).where(Event.call_id == call.id, Event.kind == "CallResolved")
-        .order_by(col(Event.id).desc())
-    ).first()
-    rating = session.exec(select(Rating).where(Rating.call_id == call.id)).first()
-    media_error = session.exec(
-        select(SourceEvent.media_error).where(SourceEvent.call_id == call.id,
-                                              col(SourceEvent.media_error).is_not(None))
-        .order_by(col(SourceEvent.id))
-    ).first() if call.source else None
-    return CallView(
-        id=call.id or 0,
-        number=call.number,
-        status=call.status,
-        text=call.text,
-        caller_id=call.caller_id,
-        caller_name=caller.name if caller else "?",
-        unit_name=_unit_name(session, call.unit_id) or "?",
-        item_name=item_row.name if item_row else None,
-        domain_name=domain_row.name if domain_row else None,
-        emergency=bool(domain_row and domain_row.emergency),
-        lead_department_id=call.lead_department_id,
-        lead_department=_unit_name(session, call.lead_department_id),
-        assisting_departments=tuple(name for _, name in assisting),
-        assisting_department_ids=tuple(sorted(unit_id or 0 for unit_id, _ in assisting)),
-        location_text=call.location_text,
-        latitude=call.latitude,
-        longitude=call.longitude,
-        raised_at=call.raised_at,
-        acknowledge_due=call.acknowledge_due,
-        respond_due=call.respond_due,
-        resolve_due=call.resolve_due,
-        supervision_number=call.supervision_number,
-        raise_photos=tuple(p.sha256 for p in photos if p.stage is AttachmentStage.RAISE),
-        evidence_photos=tuple(p.sha256 for p in photos if p.stage is AttachmentStage.EVIDENCE),
-        resolution_note=resolved.note if resolved else None,
-        rating=rating.level.value if rating else None,
-        source=call.source,
-        source_media_error=media_error,
-    )
+    return views_of(session, [call])[0]
 
 
 def call_view(ctx: Context, call_id: int) -> CallView:
@@ -197,17 +243,24 @@ def call_view(ctx: Context, call_id: int) -> CallView:
         return _view(session, call)
 
 
-def call_by_number(ctx: Context, number: str) -> CallView:
-    """A call by its number; the digits at the end are enough (`/assign 12`
-    finds BY-2026-000012 when only one call ends so)."""
+def call_by_number(ctx: Context, number: str, reader: access.Actor | None = None) -> CallView:
+    """A call by its number. The digits at the end are enough when only one
+    call ends so (`/assign 12` finds BY-2026-000012) — counting, for a
+    `reader`, only the calls they may read; when several do (BY-2026-000012
+    and BY-2027-000012), the number is refused as ambiguous, naming them,
+    rather than one of them guessed."""
     text = number.strip().upper()
     with session_scope(ctx.engine) as session:
         call = session.exec(select(Call).where(Call.number == text)).first()
         if call is None and text.isdigit():
-            matches = session.exec(
-                select(Call).where(col(Call.number).endswith(f"-{int(text):06d}"))
-                .order_by(col(Call.id).desc())
-            ).all()
+            statement = select(Call).where(col(Call.number).endswith(f"-{int(text):06d}"))
+            if reader is not None:
+                statement = statement.where(access.readable_calls(reader))
+            matches = session.exec(statement.order_by(col(Call.id))).all()
+            if len(matches) > 1:
+                raise InvalidInput(
+                    f"{number!r} matches {len(matches)} calls", reason="ambiguous_number",
+                    code=text, candidates=[match.number for match in matches])
             call = matches[0] if matches else None
         if call is None:
             raise NotFound(f"no call {number!r}", what="call", code=number)
@@ -221,14 +274,14 @@ def calls_of_caller(ctx: Context, member_id: int, limit: int = 10) -> list[CallV
             select(Call).where(Call.caller_id == member_id)
             .order_by(col(Call.id).desc()).limit(limit)
         ).all()
-        return [_view(session, call) for call in rows]
+        return views_of(session, rows)
 
 
 def overdue_calls(ctx: Context, now: datetime, limit: int = 30) -> list[CallView]:
     """Calls late now (`workflows.facts.late_now`: open, a deadline passed
     and its step not done), oldest first."""
     with session_scope(ctx.engine) as session:
-        return [_view(session, call) for call in late_calls(session, now, limit=limit)]
+        return views_of(session, late_calls(session, now, limit=limit))
 
 
 def find_calls(ctx: Context, words: str, limit: int = 10) -> list[CallView]:
@@ -253,10 +306,12 @@ def find_calls(ctx: Context, words: str, limit: int = 10) -> list[CallView]:
                     col(Call.text).contains(term), col(Call.location_text).contains(term)
                 ))
         rows = session.exec(statement.order_by(col(Call.id).desc()).limit(limit)).all()
-        return [_view(session, call) for call in rows]
+        return views_of(session, rows)
 
 
 def pending_request(ctx: Context, request_id: int) -> CallRequest | None:
+    """The request `request_id` while it waits for a decision (the board's
+    decide form: which call, which kind), else None."""
     with session_scope(ctx.engine) as session:
         request = session.get(CallRequest, request_id)
         return request if request and request.status is RequestStatus.PENDING else None
@@ -274,12 +329,6 @@ def check_may(ctx: Context, call_id: int, member_id: int, action: Action) -> Cal
         view = _view(session, call)
         access.require(access.actor_in(session, member_id), action, view)
         return view
-
-
-def participant_role(ctx: Context, call_id: int, department_id: int) -> ParticipantRole | None:
-    with session_scope(ctx.engine) as session:
-        row = session.get(CallDepartment, (call_id, department_id))
-        return row.role if row is not None else None
 
 
 def event_data(ctx: Context, event_id: int) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from models import (
 )
 from workflows.context import Context
 from workflows.escalation import LimitName, clocks
-from workflows.queries import CallView, call_view
+from workflows.queries import CallView, views_of
 
 S = CallStatus
 _NEVER = datetime.max.replace(tzinfo=UTC)
@@ -72,10 +72,12 @@ def department_calls(ctx: Context, department_id: int, limit: int = 20) -> list[
                 continue  # an assisting department's part is done once it acknowledged
             name, due = next_clock(call) if part.role is ParticipantRole.LEAD else (
                 LimitName.ACKNOWLEDGE, call.acknowledge_due)
-            found.append((call.id or 0, part.role, name, due, call.raised_at))
-    found.sort(key=lambda row: (row[3] or _NEVER, row[4]))
-    return [Waiting(call_view(ctx, call_id), role, name, due)
-            for call_id, role, name, due, _ in found[:limit]]
+            found.append((call, part.role, name, due))
+        found.sort(key=lambda row: (row[3] or _NEVER, row[0].raised_at))
+        shown = found[:limit]
+        views = views_of(session, [call for call, *_ in shown])
+    return [Waiting(view, role, name, due)
+            for view, (_, role, name, due) in zip(views, shown, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,12 @@ def dispatch_queue(ctx: Context, limit: int = 20) -> list[Decision]:
             (request.call_id, request, request.created_at) for request in pending]
         items += [(call.id or 0, None, call.raised_at) for call in undispatched
                   if call.id not in requested]  # a pending return is shown as the request
-    items.sort(key=lambda item: item[2])
-    return [Decision(call_view(ctx, call_id), request, since)
-            for call_id, request, since in items[:limit]]
+        items.sort(key=lambda item: item[2])
+        shown = items[:limit]
+        rows = {call.id: call for call in session.exec(
+            select(Call).where(col(Call.id).in_([call_id for call_id, _, _ in shown])))}
+        views = {view.id: view for view in views_of(session, list(rows.values()))}
+    return [Decision(views[call_id], request, since) for call_id, request, since in shown]
 
 
 def left_department(ctx: Context, call_id: int, department_id: int) -> bool:

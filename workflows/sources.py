@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -271,12 +270,6 @@ def may(key: SourceKey, what: Literal["raise", "read"], *, item_code: str | None
     return call is not None and access.may(key.actor, access.Permission.READ_CALL, call)
 
 
-def _readable(key: SourceKey) -> ColumnElement[bool]:
-    """A query condition narrowing listings to what `may(key, "read")` can
-    allow — a caller reads the calls it raised; every row is still asked."""
-    return col(Call.caller_id) == key.member_id
-
-
 # --- the catalog as services -------------------------------------------------------
 
 
@@ -491,8 +484,9 @@ def _same_place(call: Call, report: SourceReport) -> bool:
 
 def _open_call_to_repeat(session: Session, key: SourceKey, item: CatalogItem,
                          report: SourceReport) -> Call | None:
+    # Only the key's own calls: a repeat is added to its call (`add_info`, the caller's).
     candidates = session.exec(
-        select(Call).where(_readable(key), Call.item_id == item.id,
+        select(Call).where(col(Call.caller_id) == key.member_id, Call.item_id == item.id,
                            col(Call.status).in_(OPEN_FOR_INFO))
         .order_by(col(Call.id).desc()).limit(100)
     ).all()
@@ -684,7 +678,7 @@ def find_requests(ctx: Context, key: SourceKey, wanted: RequestFilter,
                            field="page_size")
     if wanted.page < 1:
         raise InvalidInput("page starts at 1", reason="bad_value", field="page")
-    conditions: list[Any] = [_readable(key)]
+    conditions: list[Any] = [access.readable_calls(key.actor)]
     if wanted.numbers:
         conditions.append(col(Call.number).in_(wanted.numbers))
     elif wanted.start is None and wanted.end is None:
@@ -707,8 +701,7 @@ def find_requests(ctx: Context, key: SourceKey, wanted: RequestFilter,
             statement.order_by(col(Call.raised_at).desc(), col(Call.id).desc())
             .offset((wanted.page - 1) * wanted.page_size).limit(wanted.page_size)
         ).all()
-        return _views(session, [call for call in rows
-                                if may(key, "read", call=access.facts(session, call))])
+        return _views(session, rows)
 
 
 def find_request(ctx: Context, key: SourceKey, number: str) -> RequestView:
