@@ -37,9 +37,26 @@ def names(ctx: Context, description: str) -> list[str]:
     ("学校门口小摊贩多，周边环境脏乱", "学校周边环境整治"),
     ("十字路口道路塌陷出一个大坑", "道路塌陷抢险"),
     ("仓库堆放易燃物，存在消防安全隐患", "消防安全隐患整治"),
-    # Traditional characters of the zh_Hant locale, where they are the catalog's own.
+    # In the words callers use, not the catalog's (its keywords).
+    ("菜市场门口一排小贩摆摊，人都过不去", "占道经营整治"),
+    ("隔壁在私搭乱建，加建了一层", "违法建设查处"),
+    ("楼道里电动车飞线充电，消防通道也被堵了", "消防安全隐患整治"),
+    ("河边倒了很多渣土，泥头车半夜来", "非法采砂及余泥渣土乱倒查处"),
+    ("街口的井盖在冒水，下水道堵了", "市政排水管网堵塞"),
+    # A zh_Hant member writes Traditional characters: the ones both scripts
+    # share match the names, the others the catalog's Traditional keywords.
     ("村口排水管堵塞，汙水漫到路面", "市政排水管网堵塞"),
     ("後山山體滑坡", "山体滑坡及地质灾害处置"),
+    ("聞到很濃的燃氣味，懷疑洩漏", "燃气泄漏处置"),
+    ("地下車庫積水，已經到膝蓋", "内涝积水抢险"),
+    ("後巷有人擺攤，佔了半條路", "占道经营整治"),
+    # An en member writes English: the catalog's English keywords.
+    ("The drain at the village entrance is blocked", "市政排水管网堵塞"),
+    ("Smell of gas near the market, maybe a leak", "燃气泄漏处置"),
+    ("Street vendors block the pavement every evening", "占道经营整治"),
+    ("The underpass is flooded after the storm", "内涝积水抢险"),
+    # The values of an item's list attributes are its words too.
+    ("沿街晾晒衣服，很不雅观", "占道经营整治"),
 ])
 def test_the_likely_item_comes_first(district: Context, description: str, first: str) -> None:
     found = names(district, description)
@@ -90,4 +107,5 @@ def test_inactive_items_are_not_suggested(district: Context) -> None:
 
 def test_pieces_are_pairs_of_characters_and_latin_words() -> None:
     assert pieces("排水管 堵塞") == {"排水", "水管", "堵塞"}
-    assert pieces("Ｄrain blocked, 火") == {"drain", "blocked", "火"}
+    assert pieces("Ｄrain blocked, 火") == {"drain", "block", "火"}
+    assert pieces("drainage") == pieces("drains") == {"drain"}

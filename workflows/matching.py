@@ -1,10 +1,14 @@
 """Which catalog items a caller's description is most likely about.
 
 A caller who types "村口排水管堵塞，污水漫到路面" should be offered 市政排水管网堵塞
-without picking a domain and then an item from lists. Chinese has no spaces
-to split words on, so the description and every item's words (its name and
-its domain's name) are cut into overlapping two-character pieces (排水, 水管,
-管堵 …); Latin words count whole. An item scores the pieces it shares with
+without picking a domain and then an item from lists. An item's words are
+its name, the catalog's keywords for it (摆摊, 小贩; 違建; street vendor), the
+names of the values of its list attributes (the street-order violations a
+camera reports: 流动摊贩, 出店经营 …), and, weaker, its domain's name.
+Chinese has no spaces to split words on, so the description and every
+item's words are cut into overlapping two-character pieces (排水, 水管, 管堵
+…); a Latin word counts by its first five letters (drain, drains and
+drainage alike). An item scores the pieces it shares with
 the description, each weighted by how few items have it (堵塞 names one
 item, 处置 many: only the first tells them apart). Ties go to the closer
 spelling (rapidfuzz's partial ratio of the name against the description),
@@ -38,6 +42,7 @@ _RELATIVE_CUTOFF = 0.5
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _LATIN = re.compile(r"[a-z0-9]{3,}")
+_STEM = 5  # letters of a Latin word compared: blocked ~ block, flooding ~ flood
 
 
 @dataclass(frozen=True)
@@ -52,14 +57,15 @@ class Suggestion:
 def pieces(text: str) -> frozenset[str]:
     """The pieces `text` is compared by: its two-character runs of Chinese
     (a lone character is too common to mean anything, unless it is all
-    there is) and its Latin words of three letters or more."""
+    there is) and its Latin words of three letters or more, cut to their
+    first five."""
     folded = unicodedata.normalize("NFKC", text).casefold()
     found: set[str] = set()
     for run in _HAN.findall(folded):
         if len(run) == 1:
             found.add(run)
         found.update(run[i:i + 2] for i in range(len(run) - 1))
-    found.update(_LATIN.findall(folded))
+    found.update(word[:_STEM] for word in _LATIN.findall(folded))
     return frozenset(found)
 
 
@@ -76,7 +82,8 @@ def suggest(ctx: Context, description: str, limit: int = MAX_SUGGESTIONS) -> lis
     said = pieces(description)
     if not said or not rows:
         return []
-    own = {item.id: pieces(item.name) for item, _ in rows}
+    own = {item.id: frozenset().union(*(pieces(word) for word in _words(item)))
+           for item, _ in rows}
     of_domain = {item.id: pieces(domain.name) - own[item.id] for item, domain in rows}
     # How many items each piece names: the rarer, the more it tells.
     spread = Counter(piece for item, _ in rows for piece in own[item.id] | of_domain[item.id])
@@ -93,3 +100,11 @@ def suggest(ctx: Context, description: str, limit: int = MAX_SUGGESTIONS) -> lis
     best = scored[0][0]
     return [Suggestion(item.id or 0, item.name, score)
             for score, _, _, item in scored[:limit] if score >= best * _RELATIVE_CUTOFF]
+
+
+def _words(item: CatalogItem) -> list[str]:
+    """What `item` is about, in words: its name, its keywords, and the names
+    of its list attributes' values."""
+    values = [str(value.get("name", "")) for attribute in item.attributes or []
+              for value in attribute.get("values", [])]
+    return [item.name, *(item.keywords or []), *values]
