@@ -132,6 +132,22 @@ def test_photo_first_takes_five(ctx: Context, org: Org) -> None:
     assert call.latitude == 23.28 and call.item_id == item_id(ctx, "drain")
 
 
+def test_the_location_first_is_kept_and_the_summary_needs_no_photo(ctx: Context,
+                                                                   org: Org) -> None:
+    chat = Chat(ctx, "li")
+    chat.location(23.28, 113.27)
+    assert "要以此发起呼叫" in chat.text and "位置已收到" in chat.text
+    chat.send("/call")  # already raising: the question again
+    assert "正在发起" in chat.text and "地点：23.28000, 113.27000" in chat.text
+    chat.send("排水沟堵了")
+    chat.press("排水")
+    assert dialog(ctx).step == "summary"  # type: ignore[union-attr]
+    assert chat.replies[-1].share_location is None  # the location is in
+    chat.press("发送呼叫")
+    [call] = calls(ctx)
+    assert (call.latitude, call.item_id) == (23.28, item_id(ctx, "drain"))
+
+
 def test_something_else_leads_to_the_domains_and_items(ctx: Context, org: Org) -> None:
     chat = Chat(ctx, "li")
     chat.send("/call")
