@@ -1,15 +1,20 @@
-"""Raising a call, for callers: domain → item (or "not sure") → description
-→ a photo or the location → summary → send.
+"""Raising a call, for callers: what happened → the item (suggested from the
+description, or picked by domain, or "not sure") → a photo or the location
+→ summary → send.
 
-Kept short, and in the order people think: photos and the location are taken
+Kept short, and in the order people think: the caller first says what
+happened, and is offered the catalog items the description is most likely
+about (`workflows.matching`); "Something else" leads to the domain and item
+lists, "Not sure" to the command centre. Photos and the location are taken
 at any step before the call is sent (a photo with a caption is the
-description too), and the summary comes as soon as the description and a
-photo or the location are in — the rest can still be added there. A caller
-may also start by just sending the photo (or location) instead of /call: it
-is kept, and the questions follow. So a call with a photo and a location
-takes six inputs: photo, domain, item, description, location, send (with
-/call first: seven). Every answer is saved before the next question, and
-photos go to the media store as they arrive, so a restart loses nothing.
+description too), and the summary comes as soon as the description, the
+item and a photo or the location are in — the rest can still be added
+there. So a call with a photo and a location takes six inputs: /call, the
+description, the suggested item, the photo, the location, send. A caller may
+also start by just sending the photo (or location) instead of /call: it is
+kept, and the questions follow (five inputs). Every answer is saved in the
+dialog before the next question, and photos go to the media store as they
+arrive, so a restart loses nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from handlers.dialogs import DialogState
 from handlers.errors import describe
 from handlers.messages import Reply
 from handlers.turn import Turn
-from workflows import calls, queries
+from models import CatalogItem
+from workflows import calls, matching, queries
 from workflows.errors import WorkflowError
 from workflows.photos import MAX_PHOTOS, Photo, check_photo
 from workflows.text import blank, clean
@@ -37,7 +43,7 @@ def start(turn: Turn) -> list[Reply]:
     if turn.dialog is not None and turn.dialog.flow == FLOW:
         return [Reply(turn._("You are already raising a call.")),
                 RAISE.prompt(turn, turn.dialog)]
-    state = turn.begin(FLOW, "domain", photos=[])
+    state = turn.begin(FLOW, "describe", photos=[])
     return [RAISE.prompt(turn, state)]
 
 
@@ -45,7 +51,7 @@ def start_with(turn: Turn) -> list[Reply]:
     """A caller sent a photo or a location with no conversation open: the
     start of a call (what the brief's cadre does — photographs the drain).
     It is kept (a caption is the description), and the questions follow."""
-    state = turn.begin(FLOW, "domain", photos=[])
+    state = turn.begin(FLOW, "describe", photos=[])
     replies = RAISE.on_input(turn, state)
     if not state.data["photos"] and state.data.get("lat") is None:
         turn.end()  # the photo was refused: nothing is kept, nothing is left open
@@ -69,7 +75,7 @@ def _summary(turn: Turn, data: dict[str, Any]) -> str:
 
 
 def _kept(turn: Turn, data: dict[str, Any]) -> str:
-    """What is already in the call, said under the domain and item questions."""
+    """What is already in the call, said under the questions before the summary."""
     lines = []
     if data.get("photos"):
         lines.append(turn._("Photos: %(count)s", count=len(data["photos"])))
@@ -78,8 +84,15 @@ def _kept(turn: Turn, data: dict[str, Any]) -> str:
     return "".join("\n" + line for line in lines)
 
 
+def _has_place(data: dict[str, Any]) -> bool:
+    return bool(data.get("photos") or data.get("lat") is not None or data.get("place"))
+
+
 # Steps of dialogs saved by an older version, and the step they are now.
 _OLD_STEPS = {"photos": "details", "location": "details"}
+
+# The steps before the item is chosen, where a description may still come first.
+_CHOOSING = ("describe", "suggest", "domain", "item")
 
 
 class RaiseFlow:
@@ -89,16 +102,28 @@ class RaiseFlow:
         t, data = turn.t, state.data
         step = _OLD_STEPS.get(state.step, state.step)
         cancel = turn.cancel_button(state)
+        not_sure = turn.choice(state, t._("Not sure"), "i?")
+        if step == "describe":
+            return Reply(t._("Raise a call. What happened? Describe it in a few sentences; "
+                             "you may send a photo with the description as its caption.")
+                         + _kept(turn, data), ((cancel,),))
+        if step == "suggest":
+            rows = [[turn.choice(state, item.name, f"i{item.id}")]
+                    for item in self._suggested(turn, data)]
+            rows.append([turn.choice(state, t._("Something else"), "other"), not_sure, cancel])
+            return Reply(t._("Which of these is it about?") + _kept(turn, data),
+                         tuple(map(tuple, rows)))
         if step == "domain":
             rows = [[turn.choice(state, d.name, f"d{d.id}")] for d in queries.domains(turn.ctx)]
-            rows.append([turn.choice(state, t._("Not sure"), "i?"), cancel])
-            return Reply(t._("Raise a call. Which domain is it?") + _kept(turn, data),
-                         tuple(map(tuple, rows)))
+            rows.append([not_sure, cancel])
+            question = (t._("Which domain is it about?") if data.get("text")
+                        else t._("Raise a call. Which domain is it?"))
+            return Reply(question + _kept(turn, data), tuple(map(tuple, rows)))
         if step == "item":
             domain = queries.domain(turn.ctx, int(data["domain"]))
             rows = [[turn.choice(state, i.name, f"i{i.id}")]
                     for i in queries.items(turn.ctx, int(data["domain"]))]
-            rows.append([turn.choice(state, t._("Not sure"), "i?"), cancel])
+            rows.append([not_sure, cancel])
             return Reply(t._("Which item of %(domain)s?", domain=domain.name if domain else "")
                          + _kept(turn, data), tuple(map(tuple, rows)))
         if step == "text":
@@ -120,6 +145,12 @@ class RaiseFlow:
     def _location_key(self, turn: Turn) -> str:
         return "📍 " + turn._("Share my location")
 
+    def _suggested(self, turn: Turn, data: dict[str, Any]) -> list[CatalogItem]:
+        """The items suggested for the description, as saved with the dialog
+        (those since retired from the catalog left out)."""
+        found = (queries.item(turn.ctx, int(item_id)) for item_id in data.get("suggested", []))
+        return [item for item in found if item is not None and item.active]
+
     def take(self, turn: Turn, state: DialogState) -> str | None:
         """Keep the photo or location of this message with the call in
         progress; a refusal (not an image, too large, too many) is returned."""
@@ -137,12 +168,16 @@ class RaiseFlow:
         return None
 
     def _next(self, turn: Turn, state: DialogState) -> list[Reply]:
-        """After the description, a photo or the location: the summary once the
-        description and one of them are in, else the question still open."""
+        """After an answer: the item suggested once the description is in
+        (or the domains, when nothing fits it); the summary once the
+        description, the item and a photo or the location are in; else the
+        question still open."""
         data = state.data
-        if state.step in ("text", "details", "summary") and data.get("text"):
-            has_place = data.get("photos") or data.get("lat") is not None or data.get("place")
-            if has_place:
+        if state.step == "describe" and data.get("text"):
+            data["suggested"] = [s.item_id for s in matching.suggest(turn.ctx, data["text"])]
+            state.step = "suggest" if data["suggested"] else "domain"
+        elif state.step not in _CHOOSING and data.get("text"):
+            if _has_place(data):
                 state.step = "summary"
             elif state.step == "text":
                 state.step = "details"
@@ -160,26 +195,31 @@ class RaiseFlow:
             problem = self.take(turn, state)
             if problem:
                 return [Reply(problem), self.prompt(turn, state)]
-            if (step in ("domain", "item", "text") and msg.photo is not None
+            if (step in (*_CHOOSING, "text") and msg.photo is not None
                     and not blank(msg.text) and not data.get("text")):
                 problem = self._set_text(state, turn, msg.text or "")
                 if problem:
                     turn.keep(state)  # the photo is kept; the caption was refused
                     return [Reply(problem), self.prompt(turn, state)]
-            if step == "text" and not data.get("text"):
+            if step in ("describe", "text") and not data.get("text"):
                 turn.keep(state)
                 what = (t._("Photo received.") if msg.photo is not None
                         else t._("Location received."))
-                return [Reply(t.join(what, t._("Now please type the description.")))]
+                return [Reply(t.join(what, t._("Now please type the description.")),
+                              ((turn.cancel_button(state),),))]
             return self._next(turn, state)
         text = msg.text or ""
-        if step in ("domain", "item", "summary"):
-            return [Reply(t._("Please answer with the buttons.")), self.prompt(turn, state)]
-        if step == "text":
+        if step in ("describe", "text", "suggest"):
+            # At the suggestions, a new description replaces the first (and
+            # gets suggestions of its own).
             problem = self._set_text(state, turn, text)
             if problem:
                 return [Reply(problem), self.prompt(turn, state)]
+            if step == "suggest":
+                state.step = "describe"
             return self._next(turn, state)
+        if step in ("domain", "item", "summary"):
+            return [Reply(t._("Please answer with the buttons.")), self.prompt(turn, state)]
         # step == "details": a typed address
         address = clean(text)
         if not address:
@@ -204,32 +244,36 @@ class RaiseFlow:
     def on_button(self, turn: Turn, state: DialogState, value: str) -> list[Reply]:
         t, data = turn.t, state.data
         state.step = _OLD_STEPS.get(state.step, state.step)
-        if state.step == "domain" and value.startswith("d") and value[1:].isdigit():
+        step = state.step
+        if step == "domain" and value.startswith("d") and value[1:].isdigit():
             if int(value[1:]) not in {d.id for d in queries.domains(turn.ctx)}:
                 return _unknown(turn, state)
             data["domain"] = int(value[1:])
             state.step = "item"
-        elif state.step in ("domain", "item") and value == "i?":
+        elif step == "suggest" and value == "other":
+            state.step = "domain"
+        elif step in ("suggest", "domain", "item") and value == "i?":
             data["item"] = None
             state.step = "text"
-        elif state.step == "item" and value.startswith("i") and value[1:].isdigit():
-            items = {i.id for i in queries.items(turn.ctx, int(data["domain"]))}
-            if int(value[1:]) not in items:
+        elif step in ("suggest", "item") and value.startswith("i") and value[1:].isdigit():
+            offered = ({item.id for item in self._suggested(turn, data)} if step == "suggest"
+                       else {i.id for i in queries.items(turn.ctx, int(data["domain"]))})
+            if int(value[1:]) not in offered:
                 return _unknown(turn, state)
             data["item"] = int(value[1:])
             state.step = "text"
-        elif state.step == "details" and value in ("skip", "next"):
+        elif step == "details" and value in ("skip", "next"):
             state.step = "summary"
-        elif state.step == "summary" and value == "ok":
+        elif step == "summary" and value == "ok":
             return self._send(turn, state)
-        elif state.step == "sending":  # another press is sending it, or died doing so
+        elif step == "sending":  # another press is sending it, or died doing so
             return [Reply(t._("Your call is being sent. If it is not in /mine in a minute, "
                               "send /cancel and raise it again."))]
         else:
             return [Reply(t._("That button belongs to an earlier question; nothing changed.")),
                     self.prompt(turn, state)]
         if state.step == "text" and data.get("text"):
-            return self._next(turn, state)  # a captioned photo came before the item
+            return self._next(turn, state)  # the description came before the item
         turn.keep(state)
         return [self.prompt(turn, state)]
 

@@ -40,6 +40,9 @@ class CatalogItem(SQLModel, table=True):
     # What other systems send with a call on it (Open311 attributes; see
     # `workflows.orgfile.Attribute`): code, description, datatype, required, values.
     attributes: list[dict[str, Any]] | None = Field(default=None, sa_type=sa.JSON)
+    # Other words for what the item is about (摆摊, 小贩; drain), besides its
+    # name: what a caller's description is matched on to suggest the item.
+    keywords: list[str] | None = Field(default=None, sa_type=sa.JSON)
 
 
 class ItemAssistingDepartment(SQLModel, table=True):

@@ -14,18 +14,28 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from bot.console import Console
-from models import Call, CallStatus, Delivery, OutboxMessage, OutboxStatus, Rating, make_engine
+from models import (
+    Attachment,
+    Call,
+    CallStatus,
+    CatalogItem,
+    Delivery,
+    OutboxMessage,
+    OutboxStatus,
+    Rating,
+    make_engine,
+)
 from tests.conftest import PNG, T0, Org
 from workflows.context import Context
 
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = """\
-# 李明 raises a call: domain, item, photo with caption, location, send
+# 李明 raises a call: what happened, the suggested item, photo, location, send
 /call
-2
-7
-photo {photo} 村口排水管堵塞，污水漫到路面
+村口排水管堵塞，污水漫到路面
+1
+photo {photo}
 23.28,113.27
 1
 :as he-wenbin
@@ -64,7 +74,7 @@ def test_a_piped_console_session_plays_a_call_through(tmp_path: Path) -> None:
     out = youhu(["console", "--as", "li-ming"], env, SCRIPT.format(photo=photo))
 
     assert "— acting as 李明 (li-ming, caller, 良田村)" in out
-    assert "[7] 市政排水管网堵塞" in out
+    assert "[1] 市政排水管网堵塞" in out
     assert "已派单至区水务局" in out
     assert "✉ [call_alert]" in out and "呼叫人：李明，良田村" in out
     assert "[1] 签收   [2] 退回" in out
@@ -95,7 +105,7 @@ def test_console_input_rules(ctx: Context, org: Org, tmp_path: Path) -> None:
     not_a_photo = tmp_path / "notes.txt"
     not_a_photo.write_text("hello")
     console.run([
-        "/call", "9", "1", "2", "", "'/not a command", "photo /no/such/file.jpg",
+        "/call", "", "门口有人吵架", "9", "1", "2", "'/not a command", "photo /no/such/file.jpg",
         f"photo {not_a_photo}", "photo", ":as", ":as nobody", "/help", ":as admin", "/cancel",
     ])
     text = out.getvalue()
@@ -149,11 +159,17 @@ def test_a_call_with_a_photo_and_a_location_takes_six_console_inputs(
     photo = tmp_path / "drain.png"
     photo.write_bytes(PNG)
     out = io.StringIO()
-    lines = [f"photo {photo}", "1", "1", "井盖缺失，有人差点掉下去", "23.28,113.27", "1"]
+    # /call, what happened, the suggested item ([1] 排水), the photo, the
+    # location, send ([1] 发送呼叫).
+    lines = ["/call", "排水井盖缺失，有人差点掉下去", "1", f"photo {photo}", "23.28,113.27", "1"]
     Console(ctx, "li", out, lambda: T0).run(lines)
     assert len(lines) <= 6
+    assert "[1] 排水" in out.getvalue()
     with Session(ctx.engine) as session:
         [call] = session.exec(select(Call)).all()
-    assert (call.text, call.latitude, call.status) == ("井盖缺失，有人差点掉下去", 23.28,
-                                                       CallStatus.DISPATCHED)
+        item = session.get(CatalogItem, call.item_id)
+        photos = session.exec(select(Attachment).where(Attachment.call_id == call.id)).all()
+    assert (call.text, call.latitude, call.longitude, call.status) == (
+        "排水井盖缺失，有人差点掉下去", 23.28, 113.27, CallStatus.DISPATCHED)
+    assert item is not None and item.code == "drain" and len(photos) == 1
     assert call.number in out.getvalue()

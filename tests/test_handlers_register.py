@@ -41,7 +41,7 @@ def test_invite_then_start_binds_the_telegram_account(ctx: Context, org: Org) ->
     assert "欢迎" in phone.text and "li" in phone.text
     assert member(ctx, org.caller).telegram_id == 5550001
     phone.send("/call")
-    assert "请选择领域" in phone.text
+    assert "发生了什么" in phone.text
 
     other = Chat(ctx, "5550002", channel="telegram")
     other.send(f"/start {code}")

@@ -570,6 +570,9 @@ def test_declared_attributes_are_listed_and_checked(district_client: TestClient,
     listed = {s["service_code"]: s for s in client.get("/open311/v2/services.json").json()}
     assert listed["street-occupation"]["metadata"] is True
     assert listed["drainage-blockage"]["metadata"] is False
+    # The catalog's keywords are GeoReport's keywords too.
+    assert listed["street-occupation"]["keywords"].startswith(
+        "enforcement, street, occupation, 摆摊, 摊贩")
     definition = client.get("/open311/v2/services/street-occupation.json").json()
     violation, camera = definition["attributes"]
     assert violation["code"] == "violation" and violation["datatype"] == "singlevaluelist"

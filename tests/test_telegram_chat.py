@@ -1,5 +1,6 @@
 """Telegram as its users expect it, through the fake Bot API: a call with a
-photo and a location in six inputs with the one-tap location key, pressed
+photo and a location in six inputs (/call, what happened, the suggested
+item, the photo, the one-tap location key, send), pressed
 buttons retired (the message says what was done, the pop-up says nothing
 twice), a long text the app split in two joined back into one."""
 
@@ -36,6 +37,26 @@ def bound(ctx: Context) -> None:
         session.commit()
 
 
+def item_code(ctx: Context, item_id: int | None) -> str:
+    from sqlmodel import Session
+
+    from models import CatalogItem
+
+    with Session(ctx.engine) as session:
+        item = session.get(CatalogItem, item_id)
+        return item.code if item else ""
+
+
+def photo_sizes(ctx: Context, call_id: int | None) -> list[int]:
+    from sqlmodel import Session, select
+
+    from models import Attachment
+
+    with Session(ctx.engine) as session:
+        return sorted(a.size for a in session.exec(
+            select(Attachment).where(Attachment.call_id == call_id)))
+
+
 def data_of(message: SentMessage, text: str) -> str:
     return next(str(b["callback_data"]) for b in message.buttons if b["text"] == text)
 
@@ -48,27 +69,30 @@ def test_a_call_with_a_photo_and_a_location_in_six_inputs(district: Context) -> 
         async with running(ctx, tg):
             inputs = 0
             mark = len(tg.sent)
-            tg.user_sends_photo(CADRE, JPEG)                        # 1: the photo starts it
-            inputs += 1
-            domains = await reply_to(tg, CADRE, mark, has_button(r":d\d+$"))
-            assert "要以此发起呼叫" in (domains.text or "")
-            mark = len(tg.sent)
-            tg.user_presses(CADRE, domains.message_id or 0, data_of(domains, "重点工作"))  # 2
-            inputs += 1
-            items = await reply_to(tg, CADRE, mark, has_button(r":i\d+$"))
-            # The pressed message now says what was chosen, and has no buttons.
-            edit = await tg.wait_for_async(
-                lambda m: m.method == "editMessageText" and m.message_id == domains.message_id,
-                since=mark)
-            assert (edit.text or "").endswith("✓ 重点工作") and not edit.buttons
-            answer = next(m for m in tg.callback_answers() if m.at >= edit.at - 5)
-            assert not answer.params.get("text")  # the message says it; no pop-up
-            mark = len(tg.sent)
-            tg.user_presses(CADRE, items.message_id or 0, data_of(items, "市政排水管网堵塞"))  # 3
+            tg.user_sends_command(CADRE, "/call")                   # 1
             inputs += 1
             await reply_to(tg, CADRE, mark)
             mark = len(tg.sent)
-            tg.user_sends_text(CADRE, "村口排水管堵塞，污水漫到路面")  # 4: the summary comes
+            tg.user_sends_text(CADRE, "村口排水管堵塞，污水漫到路面")  # 2: what happened
+            inputs += 1
+            items = await reply_to(tg, CADRE, mark, has_button(r":i\d+$"))
+            assert "是以下哪一项" in (items.text or "")
+            assert items.buttons[0]["text"] == "市政排水管网堵塞"
+            assert "其他事项" in [b["text"] for b in items.buttons]
+            mark = len(tg.sent)
+            tg.user_presses(CADRE, items.message_id or 0, data_of(items, "市政排水管网堵塞"))  # 3
+            inputs += 1
+            # The pressed message now says what was chosen, and has no buttons.
+            edit = await tg.wait_for_async(
+                lambda m: m.method == "editMessageText" and m.message_id == items.message_id,
+                since=mark)
+            assert (edit.text or "").endswith("✓ 市政排水管网堵塞") and not edit.buttons
+            answer = next(m for m in tg.callback_answers() if m.at >= edit.at - 5)
+            assert not answer.params.get("text")  # the message says it; no pop-up
+            details = await reply_to(tg, CADRE, mark)
+            assert "请发送问题照片" in (details.text or "")
+            mark = len(tg.sent)
+            tg.user_sends_photo(CADRE, JPEG)                        # 4: the summary comes
             inputs += 1
             summary = await reply_to(tg, CADRE, mark)
             # The location key is one tap (a reply keyboard); 发送呼叫 is a key too.
@@ -89,6 +113,8 @@ def test_a_call_with_a_photo_and_a_location_in_six_inputs(district: Context) -> 
             call = the_call(ctx)
             assert call.number in (raised.text or "")
             assert (call.latitude, call.longitude) == (23.392, 113.41)
+            assert item_code(ctx, call.item_id) == "drainage-blockage"
+            assert photo_sizes(ctx, call.id) == [len(JPEG)]
             assert inputs <= 6
             # The liaison's alert; 签收 on it retires its buttons with what was done.
             alert = await reply_to(tg, LIAISON, 0, has_button(rf"^c:ack:{call.id}$"))
@@ -122,22 +148,19 @@ def test_a_text_the_app_split_in_two_is_one_description(district: Context) -> No
         async with running(ctx, tg):
             mark = len(tg.sent)
             tg.user_sends_photo(CADRE, PNG)
-            domains = await reply_to(tg, CADRE, mark, has_button(r":d\d+$"))
-            mark = len(tg.sent)
-            tg.user_presses(CADRE, domains.message_id or 0, data_of(domains, "重点工作"))
-            items = await reply_to(tg, CADRE, mark, has_button(r":i\d+$"))
-            mark = len(tg.sent)
-            tg.user_presses(CADRE, items.message_id or 0, data_of(items, "市政排水管网堵塞"))
             await reply_to(tg, CADRE, mark)
             mark = len(tg.sent)
             tg.user_sends_text(CADRE, first)      # the app sends the parts back to back
             tg.user_sends_text(CADRE, second)
             summary = await reply_to(tg, CADRE, mark)
-            assert "请核对您的呼叫" in (summary.text or "")
+            assert "是以下哪一项" in (summary.text or "")
             await asyncio.sleep(1.5)  # nothing else comes: the parts were one text
             later = [m for m in tg.sent[mark:] if m.chat_id == CADRE
                      and m.method.startswith("send")]
             assert len(later) == 1
+            mark = len(tg.sent)
+            tg.user_presses(CADRE, summary.message_id or 0, data_of(summary, "市政排水管网堵塞"))
+            await reply_to(tg, CADRE, mark)
             mark = len(tg.sent)
             tg.user_sends_text(CADRE, "发送呼叫")  # the key of the reply keyboard
             await reply_to(tg, CADRE, mark)

@@ -48,6 +48,7 @@ from handlers.messages import Button
 from models import (
     Attachment,
     CallStatus,
+    CatalogItem,
     Delivery,
     HandledUpdate,
     Member,
@@ -276,12 +277,21 @@ def test_a_call_from_invite_to_rating_over_wecom(district: Context, wecom: FakeW
             welcome = await h.answer(CADRE, mark)
             assert welcome.msgtype == "text" and "李明" in (welcome.content or "")
 
-            # /call: the domains come as a template card; press 重点工作.
+            # /call, then what happened: the items it suggests come as a
+            # template card; 其他事项 leads to the domains; press 重点工作.
             mark = h.mark()
             await h.text(CADRE, "/call")
+            await h.answer(CADRE, mark)
+            mark = h.mark()
+            await h.text(CADRE, "村口排水管堵塞，雨后积水")
+            suggested, other = await h.card_with(CADRE, mark, ":other")
+            assert suggested.card is not None
+            assert suggested.card["card_type"] == "button_interaction"
+            assert suggested.card["button_list"][0]["text"] == "市政排水管网堵塞"
+            mark = h.mark()
+            await h.press(CADRE, suggested, other)
             domains, key_work = await h.card_with(CADRE, mark, "重点工作")
-            assert domains.card is not None
-            assert domains.card["card_type"] == "button_interaction"
+            await h.wecom.wait_for_async(lambda: len(h.wecom.card_updates) == 1)
             mark = h.mark()
             await h.press(CADRE, domains, key_work)
             # Eight items, "not sure" and cancel: ten buttons on two cards.
@@ -292,15 +302,13 @@ def test_a_call_from_invite_to_rating_over_wecom(district: Context, wecom: FakeW
             assert [len(p.button_keys) for p in pages] == [CARD_BUTTONS, 10 - CARD_BUTTONS]
             assert pages[0].card and pages[0].card["main_title"]["title"].endswith("(1/2)")
             # The domain card now says what was chosen.
-            await h.wecom.wait_for_async(lambda: len(h.wecom.card_updates) == 1)
-            assert h.wecom.card_updates[0].replace_name == "✓ 重点工作"
-            assert h.wecom.card_updates[0].userids == [CADRE]
+            await h.wecom.wait_for_async(lambda: len(h.wecom.card_updates) == 2)
+            assert h.wecom.card_updates[0].replace_name == "✓ 其他事项"
+            assert h.wecom.card_updates[1].replace_name == "✓ 重点工作"
+            assert h.wecom.card_updates[1].userids == [CADRE]
 
             mark = h.mark()
             await h.press(CADRE, items, drain)
-            await h.answer(CADRE, mark)  # describe it
-            mark = h.mark()
-            await h.text(CADRE, "村口排水管堵塞，雨后积水")
             await h.answer(CADRE, mark)  # photos?
             mark = h.mark()
             await h.image(CADRE, PNG)
@@ -506,7 +514,7 @@ def test_refused_callbacks_store_nothing_and_crash_nothing(
             # Still serving: the real callback is answered.
             mark = h.mark()
             await h.accepted(good)
-            await h.card_with(CALLER, mark, "重点工作")
+            await h.card_with(CALLER, mark, ":x")  # what happened? (or cancel)
 
     run(scenario)
 
@@ -524,11 +532,13 @@ def test_the_same_message_or_click_twice_is_handled_once(
     async def scenario() -> None:
         async with running(ctx, wecom, unused_port) as h:
             mark = h.mark()
-            first = h.callbacks.text(CALLER, "/call", 4242)
-            await h.accepted(first)
+            first = h.callbacks.text(CALLER, "路灯不亮", 4242)
+            await h.text(CALLER, "/call")
+            await h.answer(CALLER, mark)
+            await h.accepted(first)  # fits no item: the domains
             domains, key_work = await h.card_with(CALLER, mark, "重点工作")
             # WeCom retries the same MsgId (re-encrypted, new nonce): dropped.
-            await h.accepted(h.callbacks.text(CALLER, "/call", 4242))
+            await h.accepted(h.callbacks.text(CALLER, "路灯不亮", 4242))
             await h.accepted(first)
             # The same click retried (same card, key and time): handled once.
             assert domains.task_id is not None
@@ -564,10 +574,10 @@ def test_a_stranger_and_an_oversize_photo_are_answered(district: Context, wecom:
             refusal = await h.answer(STRANGER, mark)
             assert refusal.msgtype == "text" and refusal.content
             await h.text(CALLER, "/call")
+            await h.answer(CALLER, mark)
+            await h.text(CALLER, "路灯不亮")
             domains, not_sure = await h.card_with(CALLER, mark, ":i?")
             await h.press(CALLER, domains, not_sure)
-            await h.answer(CALLER, mark, lambda s: s.card is not None and s is not domains)
-            await h.text(CALLER, "路灯不亮")
             await h.answer(CALLER, mark, lambda s: ":skip" in str(s.button_keys))
             mark = h.mark()
             big = b"\xff\xd8\xff" + bytes(ctx.rules.max_photo_bytes)
@@ -809,6 +819,8 @@ def test_a_clicked_card_shows_its_label_after_a_restart(district: Context, wecom
             await h.text(CADRE, f"/start {code}")
             mark = h.mark()
             await h.text(CADRE, "/call")
+            await h.answer(CADRE, mark)
+            await h.text(CADRE, "路灯不亮")  # fits no item: the domains
             domains, key_work = await h.card_with(CADRE, mark, "重点工作")
         async with running(ctx, wecom, unused_port) as h:
             await h.press(CADRE, domains, key_work)
@@ -820,27 +832,27 @@ def test_a_clicked_card_shows_its_label_after_a_restart(district: Context, wecom
 
 def test_a_call_with_a_photo_and_a_location_takes_six_inputs_on_wecom(
         district: Context, wecom: FakeWeCom, unused_port: int) -> None:
-    """The natural path, counted: the photo starts the call, then domain,
-    item, description, location (sent from WeCom's own menu), send."""
+    """The natural path, counted: /call, what happened, the suggested item,
+    the photo, the location (sent from WeCom's own menu), send."""
     ctx = district
 
     async def scenario() -> None:
         async with running(ctx, wecom, unused_port) as h:
             inputs = 0
             mark = h.mark()
-            await h.image(CALLER, JPEG)                                       # 1
+            await h.text(CALLER, "/call")                                     # 1
             inputs += 1
-            domains, key_work = await h.card_with(CALLER, mark, "重点工作")
+            await h.answer(CALLER, mark)
             mark = h.mark()
-            await h.press(CALLER, domains, key_work)                          # 2
+            await h.text(CALLER, "村口排水管堵塞，雨后积水")                       # 2
             inputs += 1
             items, drain = await h.card_with(CALLER, mark, "市政排水管网堵塞")
             mark = h.mark()
             await h.press(CALLER, items, drain)                               # 3
             inputs += 1
-            await h.answer(CALLER, mark)
+            await h.answer(CALLER, mark)  # a photo or the location?
             mark = h.mark()
-            await h.text(CALLER, "村口排水管堵塞，雨后积水")                       # 4
+            await h.image(CALLER, JPEG)                                       # 4
             inputs += 1
             await h.card_with(CALLER, mark, ":ok")  # the summary already
             mark = h.mark()
@@ -854,6 +866,11 @@ def test_a_call_with_a_photo_and_a_location_takes_six_inputs_on_wecom(
             call = the_call(ctx)
             assert (call.text, call.latitude, call.longitude) == (
                 "村口排水管堵塞，雨后积水", 23.392, 113.41)
+            with Session(ctx.engine) as session:
+                item = session.get(CatalogItem, call.item_id)
+                photos = session.exec(select(Attachment).where(Attachment.call_id == call.id))
+                assert [a.size for a in photos] == [len(JPEG)]
+            assert item is not None and item.code == "drainage-blockage"
             assert inputs <= 6
 
     run(scenario)

@@ -104,6 +104,7 @@ def load(
                     active=True,
                     attributes=[attribute.model_dump(mode="json")
                                 for attribute in item.attributes] or None,
+                    keywords=list(item.keywords) or None,
                 )
                 session.exec(delete(ItemAssistingDepartment).where(
                     col(ItemAssistingDepartment.item_id) == item_row.id))

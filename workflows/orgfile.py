@@ -427,7 +427,8 @@ class Attribute(_Spec):
 
 class Item(_Spec):
     """A catalog item: what a call is about, who leads, who assists, its
-    limits, and the attributes other systems send with it (Open311)."""
+    limits, the attributes other systems send with it (Open311), and the
+    keywords callers' descriptions are matched on to suggest it."""
 
     code: Code
     domain: Code
@@ -436,6 +437,7 @@ class Item(_Spec):
     assisting: tuple[Code, ...] = ()
     limits: Limits
     attributes: tuple[Attribute, ...] = ()
+    keywords: tuple[Name, ...] = ()
 
     @model_validator(mode="after")
     def _distinct_attributes(self) -> Item:

@@ -298,6 +298,7 @@ class Service:
     domain_name: str
     emergency: bool
     attributes: tuple[ServiceAttribute, ...] = ()
+    keywords: tuple[str, ...] = ()  # the catalog's, for GeoReport's own `keywords`
 
 
 def services(ctx: Context) -> list[Service]:
@@ -309,7 +310,8 @@ def services(ctx: Context) -> list[Service]:
             .order_by(col(Domain.id), col(CatalogItem.id))
         ).all()
         return [Service(item.code, item.name, domain.code, domain.name, domain.emergency,
-                        tuple(ServiceAttribute.of(a) for a in item.attributes or ()))
+                        tuple(ServiceAttribute.of(a) for a in item.attributes or ()),
+                        tuple(item.keywords or ()))
                 for item, domain in rows]
 
 

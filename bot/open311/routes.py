@@ -150,7 +150,8 @@ class Open311Api:
         return respond(fmt, "services", "service", [{
             "service_code": s.code, "service_name": s.name,
             "description": f"{s.domain_name} · {s.name}", "metadata": bool(s.attributes),
-            "type": "realtime", "keywords": ", ".join([s.domain_code, *s.code.split("-")]),
+            "type": "realtime",
+            "keywords": ", ".join([s.domain_code, *s.code.split("-"), *s.keywords]),
             "group": s.domain_name,
         } for s in rows])
 
