@@ -15,7 +15,7 @@ from bot.inbox import Inbox
 from handlers.messages import Incoming, Reply
 from models import InboxStatus, InboxUpdate, Invite, Member
 from tests.conftest import Org
-from workflows import inbox
+from workflows import accounts, inbox
 from workflows.context import Context
 from workflows.inbox import Stored
 from workflows.invites import create_invite
@@ -73,7 +73,9 @@ def _open(ctx: Context) -> int:
 
 def bound(ctx: Context, code: str) -> int | None:
     with Session(ctx.engine) as session:
-        return session.exec(select(Member).where(Member.code == code)).one().telegram_id
+        member = session.exec(select(Member).where(Member.code == code)).one()
+    account = accounts.account_of(ctx, member.id or 0, "telegram")
+    return int(account) if account is not None else None
 
 
 def test_a_failure_inside_the_transaction_undoes_it_and_it_is_handled_once(

@@ -31,6 +31,7 @@ from handlers.conversations import Conversations
 from handlers.messages import Button, Incoming, Location, Reply
 from handlers.notices import render
 from models import Delivery, Member, OutboxMessage, OutboxStatus, Unit, session_scope
+from workflows import accounts
 from workflows.context import Context
 
 CHANNEL = "console"
@@ -175,7 +176,7 @@ class Console:
                                      delivered_at=now))
                 # A member with a real channel still gets it there from the
                 # deliverer; only a console-only member's message is done here.
-                if member.telegram_id is None and member.wecom_userid is None:
+                if not accounts.account_map(session, member.id or 0):
                     row = session.get(OutboxMessage, message.id)
                     if row is not None:
                         row.status = OutboxStatus.DELIVERED

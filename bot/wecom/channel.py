@@ -75,7 +75,6 @@ from bot.wecom.render import clip, split_text, template_cards
 from handlers.buttons import parse as parse_button
 from handlers.conversations import Conversations
 from handlers.messages import Incoming, Location, Reply
-from models import Member
 from workflows import outbox
 from workflows.context import Context
 from workflows.photos import image_type
@@ -350,15 +349,12 @@ class WeComChannel:
 
     # --- out ------------------------------------------------------------------
 
-    def reaches(self, member: Member) -> bool:
-        return member.wecom_userid is not None
-
-    async def send(self, member: Member, replies: Sequence[Reply],
+    async def send(self, account: str, replies: Sequence[Reply],
                    call_id: int | None) -> str | None:
-        """Deliver an outbox message (the `Channel` protocol); WeComError is a
-        ChannelError, temporary or permanent as the client decided."""
-        assert member.wecom_userid is not None
-        return await self.send_replies(member.wecom_userid, replies, call_id)
+        """Deliver an outbox message to the WeCom userid `account` (the
+        `Channel` protocol); WeComError is a ChannelError, temporary or
+        permanent as the client decided."""
+        return await self.send_replies(account, replies, call_id)
 
     async def send_replies(self, userid: str, replies: Sequence[Reply],
                            call_id: int | None, attempts: int = 1) -> str | None:
