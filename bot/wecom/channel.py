@@ -38,11 +38,11 @@ plain message, and only within the five seconds):
   inside a dialog (`f:` buttons: a domain, a rating) the choice made.
 
 Members on both channels: the deliverer sends every notice through every
-channel that reaches a member, so a liaison with Telegram and WeCom gets each
-alert on both. The call's state lives in the database, so an action on one
-channel is an action on the call: the other channel's buttons stay on screen,
-and a later press there is answered "already acknowledged" (and, on WeCom,
-the card is updated to say so).
+channel the member has an account on (`workflows.accounts`), so a liaison
+with Telegram and WeCom gets each alert on both. The call's state lives in
+the database, so an action on one channel is an action on the call: the
+other channel's buttons stay on screen, and a later press there is answered
+"already acknowledged" (and, on WeCom, the card is updated to say so).
 
 Sending several messages for one reply is not atomic: when a later one fails,
 the outbox retries the whole notice and the member may see its first part
