@@ -102,9 +102,3 @@ def unbind(session: Session, member_id: int, channel: str) -> bool:
     session.flush()
     return True
 
-
-def members_with_accounts(ctx: Context, channel: str) -> dict[int, str]:
-    """Every member bound on `channel`: member id → external id."""
-    with session_scope(ctx.engine) as session:
-        rows = session.exec(select(ChannelAccount).where(ChannelAccount.channel == channel))
-        return {row.member_id: row.external_id for row in rows}
