@@ -66,6 +66,7 @@ from models import (
     make_engine,
 )
 from tests.fakes.telegram_api import FakeTelegram
+from workflows import accounts
 from workflows.context import Context
 from workflows.notifications import enqueue
 
@@ -103,13 +104,17 @@ def prepare(ctx: Context, count: int, members: int, order: str, seed: int) -> No
         liaisons = []
         for n in range(members):
             member = Member(code=f"bench-liaison-{n}", name=f"压测联络员{n}", role=Role.LIAISON,
-                            unit_id=departments[n % len(departments)],
-                            telegram_id=FIRST_USER_ID + n, created_at=at)
+                            unit_id=departments[n % len(departments)], created_at=at)
             session.add(member)
+            session.flush()
+            accounts.bind(session, member.id or 0, "telegram", FIRST_USER_ID + n)
             liaisons.append(member)
         # The --probe user: a caller who asks /help while the burst goes out.
-        session.add(Member(code="bench-probe", name="压测探针", role=Role.CALLER,
-                           unit_id=caller.unit_id, telegram_id=PROBE_USER, created_at=at))
+        probe = Member(code="bench-probe", name="压测探针", role=Role.CALLER,
+                       unit_id=caller.unit_id, created_at=at)
+        session.add(probe)
+        session.flush()
+        accounts.bind(session, probe.id or 0, "telegram", PROBE_USER)
         session.commit()
         member_ids = [m.id or 0 for m in liaisons]
         caller_id, caller_unit = caller.id or 0, caller.unit_id

@@ -72,6 +72,7 @@ from bot.settings import TelegramSettings
 from bot.telegram import TelegramChannel
 from models import Call, MediaStore, Member, Role, Unit, UnitKind, make_engine
 from tests.fakes.telegram_api import FakeTelegram, SentMessage
+from workflows import accounts
 from workflows.context import Context
 
 assert _support.ROOT  # the import puts the repository on sys.path
@@ -201,9 +202,11 @@ def add_callers(ctx: Context, count: int) -> list[int]:
         ids = []
         for n in range(count):
             telegram_id = FIRST_USER_ID + n
-            session.add(Member(code=f"bench-caller-{n}", name=f"压测{n}号", role=Role.CALLER,
-                               unit_id=villages[n % len(villages)].id or 0,
-                               telegram_id=telegram_id, created_at=now()))
+            member = Member(code=f"bench-caller-{n}", name=f"压测{n}号", role=Role.CALLER,
+                            unit_id=villages[n % len(villages)].id or 0, created_at=now())
+            session.add(member)
+            session.flush()
+            accounts.bind(session, member.id or 0, "telegram", telegram_id)
             ids.append(telegram_id)
         session.commit()
     return ids

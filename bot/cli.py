@@ -52,7 +52,13 @@ def _init(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"youhu init: nothing loaded.\n{error}", file=sys.stderr)
                 return 1
         if org is not None:
-            summary = load(engine, org, catalog, _now())
+            from workflows.errors import WorkflowError
+
+            try:
+                summary = load(engine, org, catalog, _now())
+            except WorkflowError as error:  # an account the file gives is someone else's
+                print(f"youhu init: nothing loaded.\n{error}", file=sys.stderr)
+                return 1
             print(f"loaded {summary.units} units, {summary.members} members, "
                   f"{summary.domains} domains, {summary.items} catalog items")
         if plan is not None:

@@ -1,5 +1,6 @@
 """The deliverer: takes leased outbox messages, renders each in its member's
-language, and sends it through every channel the member has.
+language, and sends it through every channel the member has an account on
+(`workflows.accounts`).
 
 Channels plug in through `Channel`; a channel raises `ChannelError` with
 `retry_after` for a 429, or `permanent=True` for what a retry cannot fix.
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 from handlers.messages import Reply
 from handlers.notices import render as render_notice
 from models import Member, session_scope
-from workflows import outbox
+from workflows import accounts, outbox
 from workflows.context import Context
 from workflows.outbox import Claimed
 
@@ -40,18 +41,16 @@ class ChannelError(Exception):
 
 
 class Channel(Protocol):
-    """Something youhu can send replies through."""
+    """Something youhu can send replies through. `name` is the channel of
+    the members' accounts (`workflows.accounts`) it reaches."""
 
     name: str
 
-    def reaches(self, member: Member) -> bool:
-        """Whether `member` has an identity on this channel."""
-        ...
-
     async def send(
-        self, member: Member, replies: Sequence[Reply], call_id: int | None
+        self, account: str, replies: Sequence[Reply], call_id: int | None
     ) -> str | None:
-        """Send the replies; return the platform's id of the (first) message."""
+        """Send the replies to the member's `account` on this channel (its
+        external id); return the platform's id of the (first) message."""
         ...
 
 
@@ -169,9 +168,10 @@ class Deliverer:
             log.info("released %d unsent outbox messages", released)
         self._held.clear()
 
-    def _member(self, member_id: int) -> Member | None:
+    def _member(self, member_id: int) -> tuple[Member | None, dict[str, str]]:
+        """The member and their accounts (channel → external id)."""
         with session_scope(self.ctx.engine) as session:
-            return session.get(Member, member_id)
+            return session.get(Member, member_id), accounts.account_map(session, member_id)
 
     async def _deliver(self, message: Claimed) -> None:
         try:
@@ -194,9 +194,9 @@ class Deliverer:
 
     async def _deliver_one(self, message: Claimed) -> None:
         ctx, token = self.ctx, message.token
-        member = await asyncio.to_thread(self._member, message.member_id)
+        member, bound = await asyncio.to_thread(self._member, message.member_id)
         reachable = [c for c in self.channels if member is not None and member.active
-                     and c.reaches(member)]
+                     and c.name in bound]
         if member is None or not reachable:
             await asyncio.to_thread(outbox.mark_unreachable, ctx, message.id, self.clock(),
                                     token)
@@ -214,7 +214,7 @@ class Deliverer:
                 return  # taken over: the other worker sends the rest
             self._sending.add(message.id)
             try:
-                platform_id = await channel.send(member, replies, message.call_id)
+                platform_id = await channel.send(bound[channel.name], replies, message.call_id)
             except ChannelError as error:
                 log.warning("outbox %s on %s: %s", message.id, channel.name, error)
                 failures.append((channel.name, error))

@@ -12,6 +12,11 @@ answered. An exception before the commit rolls everything back and the
 update is retried (a few times, then given up and logged); after a crash
 the next worker handles a pending update again from the start, or, for an
 update already done, only sends its stored replies.
+
+Claims are leases (`workflows.inbox.LEASE`, 15 s) renewed every third of
+that while an update is in hand, so a slow handler (a photo download, a
+reply paced at a message a second) is never claimed by a second worker,
+and a crashed worker's updates are taken up again within seconds.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from handlers.conversations import Conversations
@@ -54,21 +59,38 @@ def from_json(stored: Sequence[dict[str, Any]]) -> list[Reply]:
                   tuple(str(p) for p in r.get("photos", []))) for r in stored]
 
 
+def converse(ctx: Context, conversations: Conversations, item: Stored, incoming: Incoming,
+             clock: Clock) -> list[Reply]:
+    """Run the conversation for `item` in one transaction with the record
+    that it was handled (blocking; `Inbox.handle` runs it in a thread, the
+    console directly). Raises `Lost` — everything undone — if the claim is
+    no longer this worker's."""
+    with atomic(ctx.engine):
+        now = clock()
+        replies = conversations.handle(incoming, now)
+        if not inbox.complete(ctx, item, to_json(replies), now):
+            raise Lost(f"inbox {item.id} was taken over")
+        return replies
+
+
 class Inbox:
     """One channel's stored updates and the tasks handling them."""
 
     def __init__(self, ctx: Context, channel: str, handler: Handler, clock: Clock,
-                 concurrency: int = 64, grace: float = 5.0) -> None:
+                 concurrency: int = 64, grace: float = 5.0,
+                 lease: timedelta = inbox.LEASE) -> None:
         self.ctx = ctx
         self.channel = channel
         self.handler = handler
         self.clock = clock
         self.concurrency = concurrency
         self.grace = grace
+        self.lease = lease
         self.conversations = Conversations(ctx)
         self._wake = asyncio.Event()
         self._in_hand: dict[int, tuple[Stored, asyncio.Task[None]]] = {}
         self._loop: asyncio.Task[None] | None = None
+        self._renewer: asyncio.Task[None] | None = None
         self._stopping = False
 
     async def store(self, platform_id: str, chat: str, payload: dict[str, Any],
@@ -85,15 +107,8 @@ class Inbox:
         its replies went out), the stored replies, nothing run again."""
         if item.done:
             return from_json(item.result or [])
-        return await asyncio.to_thread(self._handle_atomically, item, incoming)
-
-    def _handle_atomically(self, item: Stored, incoming: Incoming) -> list[Reply]:
-        with atomic(self.ctx.engine):
-            now = self.clock()
-            replies = self.conversations.handle(incoming, now)
-            if not inbox.complete(self.ctx, item, to_json(replies), now):
-                raise Lost(f"inbox {item.id} was taken over")
-            return replies
+        return await asyncio.to_thread(converse, self.ctx, self.conversations, item, incoming,
+                                       self.clock)
 
     def later_in_group(self, item: Stored) -> Awaitable[bool]:
         return asyncio.to_thread(inbox.later_in_group, self.ctx, item)
@@ -112,7 +127,29 @@ class Inbox:
     # --- the worker -------------------------------------------------------
 
     def start(self) -> None:
-        self._loop = asyncio.get_running_loop().create_task(self._run())
+        loop = asyncio.get_running_loop()
+        self._loop = loop.create_task(self._run())
+        self._renewer = loop.create_task(self._renew())
+
+    async def _renew(self) -> None:
+        """Every third of the lease: extend the leases of the updates in hand."""
+        interval = self.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            held = [item for item, _ in self._in_hand.values()]
+            if not held:
+                continue
+            try:
+                kept = await asyncio.to_thread(inbox.renew, self.ctx, held, self.clock(),
+                                               self.lease)
+            except Exception:  # the next renewal tries again; the lease has margin
+                log.exception("%s inbox: renewing leases failed", self.channel)
+                continue
+            for item in held:
+                if item.id not in kept and item.id in self._in_hand:
+                    # Its work cannot commit (`complete` checks the token).
+                    log.warning("%s inbox: update %s was taken over", self.channel,
+                                item.platform_id)
 
     def kick(self) -> None:
         self._wake.set()
@@ -124,7 +161,7 @@ class Inbox:
             if free > 0:
                 try:
                     claimed = await asyncio.to_thread(inbox.claim, self.ctx, self.channel,
-                                                      self.clock(), free)
+                                                      self.clock(), free, self.lease)
                 except Exception:  # the database is back in a moment: try again
                     log.exception("%s inbox: claiming failed", self.channel)
                     claimed = []
@@ -160,12 +197,19 @@ class Inbox:
             await asyncio.gather(self._loop, return_exceptions=True)
         in_hand = list(self._in_hand.values())
         if not in_hand:
+            await self._stop_renewing()
             return
         _, late = await asyncio.wait([task for _, task in in_hand], timeout=self.grace)
         for task in late:
             task.cancel()
         await asyncio.gather(*(task for _, task in in_hand), return_exceptions=True)
+        await self._stop_renewing()
         left = [item for item, task in in_hand if task in late]
         if left:
             await asyncio.to_thread(inbox.release, self.ctx, left)
         self._in_hand.clear()
+
+    async def _stop_renewing(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)

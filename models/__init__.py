@@ -38,7 +38,7 @@ from models.db import (
 from models.dialog import Dialog, HandledUpdate, Invite
 from models.inbox import InboxStatus, InboxUpdate
 from models.media import MediaStore
-from models.org import CALLER_UNIT_KINDS, Locale, Member, Role, Unit, UnitKind
+from models.org import CALLER_UNIT_KINDS, ChannelAccount, Locale, Member, Role, Unit, UnitKind
 from models.outbox import Delivery, OutboxMessage, OutboxStatus, SendPace, SentCard
 from models.routine import RoutineRun
 from models.sources import ApiKey, SourceEvent
@@ -55,6 +55,7 @@ __all__ = [
     "CallRequest",
     "CallStatus",
     "CatalogItem",
+    "ChannelAccount",
     "Counter",
     "DataRequest",
     "DataRequestStatus",

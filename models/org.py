@@ -56,7 +56,8 @@ class Unit(SQLModel, table=True):
 
 
 class Member(SQLModel, table=True):
-    """A person who may use the bot, reachable on Telegram, WeCom or both."""
+    """A person who may use the bot, reachable on the channels they have a
+    `ChannelAccount` on (Telegram, WeCom or both)."""
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True, index=True)
@@ -64,12 +65,25 @@ class Member(SQLModel, table=True):
     role: Role = Field(sa_type=str_enum(Role))
     unit_id: int = Field(foreign_key="unit.id", index=True)
     locale: Locale = Field(default=Locale.ZH_HANS, sa_type=str_enum(Locale))
-    telegram_id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, unique=True, nullable=True)
-    )
-    wecom_userid: str | None = Field(default=None, max_length=64, unique=True)
     active: bool = True
     # A member that is another system acting through an API key (see
     # `models.sources`): it raises calls like a caller but is never messaged.
     system: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime
+
+
+class ChannelAccount(SQLModel, table=True):
+    """A member's account on one channel: the platform's id of the person (a
+    Telegram user id, a WeCom userid), which the channel sends to and
+    recognises the member by. One account is one member, and a member has
+    at most one account per channel (`workflows.accounts` binds them)."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "external_id", name="uq_channelaccount_external"),
+        sa.UniqueConstraint("member_id", "channel", name="uq_channelaccount_member"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)

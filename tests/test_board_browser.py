@@ -31,7 +31,7 @@ from sqlmodel import Session, select
 
 from models import Call, CallStatus, MediaStore, Member, make_engine, upgrade_to_head
 from tests.fakes.telegram_api import FakeTelegram
-from workflows import board, calls
+from workflows import accounts, board, calls
 from workflows.context import Context
 from workflows.directory import load
 from workflows.orgfile import read_catalog, read_org
@@ -82,8 +82,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     with Session(engine) as session:
         for code, telegram_id in (("zhou-guoqiang", HEAD), ("xu-qing", SUPERVISOR)):
             member = session.exec(select(Member).where(Member.code == code)).one()
-            member.telegram_id = telegram_id
-            session.add(member)
+            accounts.bind(session, member.id or 0, "telegram", telegram_id)
         session.commit()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"

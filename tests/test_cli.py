@@ -11,7 +11,8 @@ from openpyxl import load_workbook
 from sqlmodel import Session, select
 
 from bot.cli import main
-from models import CatalogItem, Member, Unit, make_engine
+from models import CatalogItem, ChannelAccount, Member, Unit, make_engine
+from workflows import accounts
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DATA = Path(__file__).resolve().parent / "data"
@@ -52,6 +53,34 @@ def test_init_refuses_a_bad_org_and_loads_nothing(
     error = capsys.readouterr().err
     assert "nothing loaded" in error and re.search(r"line \d+", error)
     assert count(database, Unit) == 0
+
+
+def test_init_binds_the_accounts_of_the_org_file_and_refuses_a_taken_one(
+    database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init", "--org", str(EXAMPLES / "org.yaml")]) == 0
+    engine = make_engine(database)
+    with Session(engine) as session:
+        bound = {(m.code, a.channel, a.external_id) for a, m in session.exec(
+            select(ChannelAccount, Member).where(ChannelAccount.member_id == Member.id))}
+    assert {("zhang-wei", "telegram", "700000101"), ("he-wenbin", "telegram", "700000201"),
+            ("he-wenbin", "wecom", "HeWenBin")} <= bound
+    # 黄建国 binds a Telegram account by invite; a new file gives it to 唐可:
+    # refused, nothing of the file loaded.
+    with Session(engine) as session:
+        huang = session.exec(select(Member).where(Member.code == "huang-jianguo")).one()
+        accounts.bind(session, huang.id or 0, "telegram", 5550001)
+        session.commit()
+    org = tmp_path / "org.yaml"
+    text = (EXAMPLES / "org.yaml").read_text(encoding="utf-8")
+    org.write_text(text.replace("telegram_id: 700000001", "telegram_id: 5550001")
+                   .replace("name: 张伟", "name: 张伟伟"), encoding="utf-8")
+    assert main(["init", "--org", str(org)]) == 1
+    error = capsys.readouterr().err
+    assert "nothing loaded" in error and "tang-ke" in error and "5550001" in error
+    with Session(engine) as session:
+        assert session.exec(select(Member.name).where(Member.code == "zhang-wei")).one() == "张伟"
+    engine.dispose()
 
 
 def test_a_bad_catalog_loads_not_even_the_good_org(

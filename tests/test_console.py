@@ -11,7 +11,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.console import Console
 from models import (
@@ -20,6 +20,8 @@ from models import (
     CallStatus,
     CatalogItem,
     Delivery,
+    InboxStatus,
+    InboxUpdate,
     OutboxMessage,
     OutboxStatus,
     Rating,
@@ -121,6 +123,14 @@ def test_console_input_rules(ctx: Context, org: Org, tmp_path: Path) -> None:
     assert "没有可取消的操作" in text
     with Session(ctx.engine) as session:
         assert session.exec(select(Call)).all() == []
+        # Every input the conversations saw went through the inbox, handled
+        # and answered once, in order; the refused ones (button 9, no file,
+        # a bare `photo`, `:as`) were never stored.
+        stored = session.exec(select(InboxUpdate).order_by(col(InboxUpdate.id))).all()
+    assert [(r.channel, r.status, r.answered_at is not None) for r in stored] == [
+        ("console", InboxStatus.DONE, True)] * 8
+    assert [r.payload for r in stored][-2:] == [
+        {"member": "nobody", "line": "/help"}, {"member": "admin", "line": "/cancel"}]
 
 
 def test_console_delivers_a_console_only_members_messages_once(

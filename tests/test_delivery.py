@@ -21,30 +21,32 @@ from bot.delivery import ChannelError, Deliverer
 from handlers.messages import Reply
 from models import Delivery, Member, OutboxMessage, OutboxStatus
 from tests.conftest import POSTGRES_URL, T0, Org
-from workflows import outbox
+from workflows import accounts, outbox
 from workflows.context import Context
 from workflows.notifications import enqueue
 
 
 class RecordingChannel:
     """A channel of our own protocol that records what it sends; `failures`
-    are raised first, in order."""
+    are raised first, in order. The members it `reaches` get an account on
+    it (their member id as the external id)."""
 
-    def __init__(self, name: str, reaches: set[int]) -> None:
+    def __init__(self, ctx: Context, name: str, reaches: set[int]) -> None:
         self.name = name
         self.members = reaches
         self.sent: list[tuple[int, str]] = []
         self.failures: list[ChannelError] = []
         self.lock = threading.Lock()
+        with Session(ctx.engine) as session:
+            for member_id in reaches:
+                accounts.bind(session, member_id, name, str(member_id))
+            session.commit()
 
-    def reaches(self, member: Member) -> bool:
-        return member.id in self.members
-
-    async def send(self, member: Member, replies: Sequence[Reply], call_id: int | None) -> str:
+    async def send(self, account: str, replies: Sequence[Reply], call_id: int | None) -> str:
         with self.lock:
             if self.failures:
                 raise self.failures.pop(0)
-            self.sent.append((member.id or 0, replies[0].text))
+            self.sent.append((int(account), replies[0].text))
             return str(len(self.sent))
 
 
@@ -71,8 +73,8 @@ def deliver(ctx: Context, channels: list[RecordingChannel], at: timedelta = time
 
 
 def test_every_channel_of_the_member_once(ctx: Context, org: Org) -> None:
-    telegram = RecordingChannel("telegram", {org.water_liaison})
-    wecom = RecordingChannel("wecom", {org.water_liaison})
+    telegram = RecordingChannel(ctx, "telegram", {org.water_liaison})
+    wecom = RecordingChannel(ctx, "wecom", {org.water_liaison})
     queue(ctx, org.water_liaison, 3)
     assert deliver(ctx, [telegram, wecom]) == 3
     assert deliver(ctx, [telegram, wecom]) == 0
@@ -83,8 +85,8 @@ def test_every_channel_of_the_member_once(ctx: Context, org: Org) -> None:
 def test_a_429_is_retried_after_its_delay_without_resending_elsewhere(
     ctx: Context, org: Org
 ) -> None:
-    telegram = RecordingChannel("telegram", {org.water_liaison})
-    wecom = RecordingChannel("wecom", {org.water_liaison})
+    telegram = RecordingChannel(ctx, "telegram", {org.water_liaison})
+    wecom = RecordingChannel(ctx, "wecom", {org.water_liaison})
     wecom.failures = [ChannelError("429", retry_after=30)]
     queue(ctx, org.water_liaison)
     deliver(ctx, [telegram, wecom])
@@ -96,7 +98,7 @@ def test_a_429_is_retried_after_its_delay_without_resending_elsewhere(
 
 
 def test_a_member_with_no_channel_is_reported_to_the_dispatcher(ctx: Context, org: Org) -> None:
-    telegram = RecordingChannel("telegram", {org.dispatcher})
+    telegram = RecordingChannel(ctx, "telegram", {org.dispatcher})
     queue(ctx, org.water_head)
     deliver(ctx, [telegram])
     with Session(ctx.engine) as session:
@@ -110,7 +112,7 @@ def test_a_member_with_no_channel_is_reported_to_the_dispatcher(ctx: Context, or
 
 
 def test_a_message_that_keeps_failing_is_given_up_and_reported(ctx: Context, org: Org) -> None:
-    telegram = RecordingChannel("telegram", {org.water_liaison, org.dispatcher})
+    telegram = RecordingChannel(ctx, "telegram", {org.water_liaison, org.dispatcher})
     telegram.failures = [ChannelError("502 Bad Gateway")] * outbox.MAX_ATTEMPTS
     queue(ctx, org.water_liaison)
     later = timedelta(0)
@@ -147,7 +149,7 @@ def test_a_worker_killed_after_claiming_loses_and_doubles_nothing(
                             cwd=os.path.dirname(os.path.dirname(__file__)))
     # One message a member a claim (members interleave, a member's stay in order).
     assert worker.returncode == -signal.SIGKILL and worker.stdout.strip() == "3"
-    telegram = RecordingChannel("telegram", set(members))
+    telegram = RecordingChannel(ctx, "telegram", set(members))
     # The lease still holds: the members with a message in flight wait.
     assert deliver(ctx, [telegram], timedelta(seconds=10)) == 0
     assert deliver(ctx, [telegram], outbox.LEASE) == 30  # lease over: a restart delivers
@@ -162,7 +164,7 @@ def test_a_worker_killed_after_claiming_loses_and_doubles_nothing(
 @pytest.mark.skipif(not POSTGRES_URL, reason="several workers need PostgreSQL")
 def test_two_workers_deliver_a_backlog_of_1000_exactly_once(ctx: Context, org: Org) -> None:
     queue(ctx, org.water_liaison, 1000)
-    channel = RecordingChannel("telegram", {org.water_liaison})
+    channel = RecordingChannel(ctx, "telegram", {org.water_liaison})
 
     def worker() -> None:
         deliverer = Deliverer(ctx, [channel], clock=lambda: T0, render=render, batch=50)
@@ -205,13 +207,13 @@ def test_only_the_holder_of_a_claim_records_or_settles_it(ctx: Context, org: Org
 class SlowChannel(RecordingChannel):
     """Each send takes `seconds` (a chat paced to a message a second, a slow API)."""
 
-    def __init__(self, name: str, reaches: set[int], seconds: float) -> None:
-        super().__init__(name, reaches)
+    def __init__(self, ctx: Context, name: str, reaches: set[int], seconds: float) -> None:
+        super().__init__(ctx, name, reaches)
         self.seconds = seconds
 
-    async def send(self, member: Member, replies: Sequence[Reply], call_id: int | None) -> str:
+    async def send(self, account: str, replies: Sequence[Reply], call_id: int | None) -> str:
         await asyncio.sleep(self.seconds)
-        return await super().send(member, replies, call_id)
+        return await super().send(account, replies, call_id)
 
 
 def test_leases_are_renewed_while_a_slow_send_is_in_hand(ctx: Context, org: Org) -> None:
@@ -224,7 +226,7 @@ def test_leases_are_renewed_while_a_slow_send_is_in_hand(ctx: Context, org: Org)
     members = [org.water_liaison, org.housing_liaison]
     for member in members:
         queue(ctx, member, 3)
-    channel = SlowChannel("telegram", set(members), seconds=1.0)
+    channel = SlowChannel(ctx, "telegram", set(members), seconds=1.0)
 
     def worker() -> None:
         deliverer = Deliverer(ctx, [channel], clock=lambda: datetime.now(UTC), render=render,
@@ -254,7 +256,7 @@ def test_a_clean_stop_releases_unsent_claims_at_once(ctx: Context, org: Org) -> 
     members = [org.water_liaison, org.housing_liaison, org.urban_liaison, org.dispatcher]
     for member in members:
         queue(ctx, member, 5)
-    channel = SlowChannel("telegram", set(members), seconds=0.3)
+    channel = SlowChannel(ctx, "telegram", set(members), seconds=0.3)
 
     async def scenario() -> None:
         deliverer = Deliverer(ctx, [channel], clock=lambda: datetime.now(UTC), render=render,

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from models import Invite, Member
+from models import Invite
 from tests.conftest import T0, Org
 from tests.test_handlers_chat import Chat
-from workflows import invites
+from workflows import accounts, invites
 from workflows.context import Context
 from workflows.errors import NotAllowed, NotFound
 
@@ -21,11 +21,8 @@ def code_from(text: str) -> str:
     return text.split("/start ")[-1].strip()
 
 
-def member(ctx: Context, member_id: int) -> Member:
-    with Session(ctx.engine) as session:
-        row = session.get(Member, member_id)
-        assert row is not None
-        return row
+def account(ctx: Context, member_id: int, channel: str = "telegram") -> str | None:
+    return accounts.account_of(ctx, member_id, channel)
 
 
 def test_invite_then_start_binds_the_telegram_account(ctx: Context, org: Org) -> None:
@@ -39,20 +36,20 @@ def test_invite_then_start_binds_the_telegram_account(ctx: Context, org: Org) ->
     assert "仅供已登记" in phone.text  # not yet
     phone.send(f"/start {code.lower()}")
     assert "欢迎" in phone.text and "li" in phone.text
-    assert member(ctx, org.caller).telegram_id == 5550001
+    assert account(ctx, org.caller) == "5550001"
     phone.send("/call")
     assert "发生了什么" in phone.text
 
     other = Chat(ctx, "5550002", channel="telegram")
     other.send(f"/start {code}")
     assert "已被使用" in other.text
-    assert member(ctx, org.caller).telegram_id == 5550001
+    assert account(ctx, org.caller) == "5550001"
 
 
 def test_wecom_binding_and_the_console_only_uses_the_code(ctx: Context, org: Org) -> None:
     code = invites.create_invite(ctx, "water-liaison", None, T0).code
     Chat(ctx, "ZhangSan", channel="wecom").send(f"/start {code}")
-    assert member(ctx, org.water_liaison).wecom_userid == "ZhangSan"
+    assert account(ctx, org.water_liaison, "wecom") == "ZhangSan"
 
     code = invites.create_invite(ctx, "wang", None, T0).code
     console = Chat(ctx, "wang")
@@ -61,7 +58,7 @@ def test_wecom_binding_and_the_console_only_uses_the_code(ctx: Context, org: Org
     with Session(ctx.engine) as session:
         invite = session.exec(select(Invite).where(Invite.code == code)).one()
     assert invite.used_channel == "console" and invite.used_at is not None
-    assert member(ctx, org.other_caller).telegram_id is None
+    assert account(ctx, org.other_caller) is None
 
 
 def test_expired_and_unknown_codes_are_refused(ctx: Context, org: Org) -> None:
@@ -72,7 +69,7 @@ def test_expired_and_unknown_codes_are_refused(ctx: Context, org: Org) -> None:
     late.language = "en"
     late.send("/start NOSUCHCODE")
     assert "not valid" in late.text
-    assert member(ctx, org.caller).telegram_id is None
+    assert account(ctx, org.caller) is None
 
 
 def test_an_account_bound_to_someone_else_is_not_rebound(ctx: Context, org: Org) -> None:
@@ -81,7 +78,7 @@ def test_an_account_bound_to_someone_else_is_not_rebound(ctx: Context, org: Org)
     phone = Chat(ctx, "5550004", channel="telegram")
     phone.send(f"/start {invites.create_invite(ctx, 'wang', None, T0).code}")
     assert "已绑定其他人员" in phone.text
-    assert member(ctx, org.other_caller).telegram_id is None
+    assert account(ctx, org.other_caller) is None
 
 
 def test_only_admins_invite(ctx: Context, org: Org) -> None:

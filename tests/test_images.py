@@ -14,10 +14,11 @@ from PIL import Image
 from sqlmodel import Session, col, select
 
 from bot.images import TELEGRAM_PHOTO, WECOM_IMAGE, fit
-from models import Member, OutboxMessage
+from models import OutboxMessage
 from tests.conftest import JPEG
 from tests.fakes.telegram_api import FakeTelegram
 from tests.test_telegram import LIAISON, district, has_button, ids, reply_to, running, until
+from workflows import accounts
 from workflows.calls import raise_call
 from workflows.context import Context
 from workflows.photos import Photo
@@ -148,7 +149,6 @@ def _status(ctx: Context, call_id: int | None) -> str:
         rows = session.exec(select(OutboxMessage).where(
             OutboxMessage.call_id == call_id, col(OutboxMessage.template) == "call_alert"))
         for row in rows:
-            member = session.get(Member, row.member_id)
-            if member is not None and member.telegram_id == LIAISON:
+            if accounts.account_map(session, row.member_id).get("telegram") == str(LIAISON):
                 return row.status.value
     return "missing"

@@ -6,7 +6,8 @@ answered from its stored replies; a redelivery is not stored twice."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import Session, select
@@ -15,7 +16,7 @@ from bot.inbox import Inbox
 from handlers.messages import Incoming, Reply
 from models import InboxStatus, InboxUpdate, Invite, Member
 from tests.conftest import Org
-from workflows import inbox
+from workflows import accounts, inbox
 from workflows.context import Context
 from workflows.inbox import Stored
 from workflows.invites import create_invite
@@ -73,7 +74,9 @@ def _open(ctx: Context) -> int:
 
 def bound(ctx: Context, code: str) -> int | None:
     with Session(ctx.engine) as session:
-        return session.exec(select(Member).where(Member.code == code)).one().telegram_id
+        member = session.exec(select(Member).where(Member.code == code)).one()
+    account = accounts.account_of(ctx, member.id or 0, "telegram")
+    return int(account) if account is not None else None
 
 
 def test_a_failure_inside_the_transaction_undoes_it_and_it_is_handled_once(
@@ -127,3 +130,36 @@ def test_a_chat_is_handled_in_order(ctx: Context, org: Org) -> None:
         rows = session.exec(select(InboxUpdate).order_by(InboxUpdate.id)).all()  # type: ignore[arg-type]
     handled = [r.handled_at for r in rows]
     assert all(h is not None for h in handled) and handled == sorted(handled)  # type: ignore[type-var]
+
+
+def test_a_slow_handler_keeps_its_claim_while_a_second_worker_waits(
+        ctx: Context, org: Org) -> None:
+    """The lease is renewed while an update is in hand: a handler that takes
+    several leases long is not claimed by the other worker (without renewal
+    it would be handled twice)."""
+    handled: list[str] = []
+
+    async def scenario() -> None:
+        workers: list[Inbox] = []
+
+        def slow(number: int) -> Callable[[Stored], Awaitable[None]]:
+            async def handle(item: Stored) -> None:
+                handled.append(item.platform_id)
+                await asyncio.sleep(1.5)
+                await workers[number].skip(item)
+            return handle
+
+        workers.extend(Inbox(ctx, "telegram", slow(n), now, lease=timedelta(seconds=0.45))
+                       for n in range(2))
+        await workers[0].store("slow-1", "chat", {"text": "slow"})
+        for worker in workers:
+            worker.start()
+        try:
+            while await asyncio.to_thread(_open, ctx) and len(handled) < 2:
+                await asyncio.sleep(0.05)
+        finally:
+            for worker in workers:
+                await worker.stop()
+
+    asyncio.run(scenario())
+    assert handled == ["slow-1"]

@@ -35,7 +35,7 @@ from tests.test_handlers_chat import Chat
 from tests.test_telegram import EXAMPLES, running
 from tests.test_wecom import Clock as WeComClock
 from tests.test_wecom import running as wecom_running
-from workflows import calls
+from workflows import accounts, calls
 from workflows.context import Context
 from workflows.directory import load
 from workflows.orgfile import read_catalog, read_org
@@ -288,8 +288,7 @@ def test_report_over_wecom_brings_an_image_and_a_file(october: Context, wecom: F
     ctx = october
     with Session(ctx.engine) as session:
         dispatcher = session.exec(select(Member).where(Member.code == "zheng-yu")).one()
-        dispatcher.wecom_userid = "ZhengYu"
-        session.add(dispatcher)
+        accounts.bind(session, dispatcher.id or 0, "wecom", "ZhengYu")
         session.commit()
 
     async def scenario() -> None:

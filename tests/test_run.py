@@ -66,7 +66,7 @@ def test_sigterm_with_a_backlog_releases_what_was_not_sent(
     leaves no message claimed, so the next start sends the rest at once."""
     from sqlmodel import Session, col, select
 
-    from models import Member, OutboxMessage
+    from models import ChannelAccount, Member, OutboxMessage
     from workflows.notifications import enqueue
 
     org = read_org(ROOT / "examples" / "org.yaml")
@@ -74,8 +74,9 @@ def test_sigterm_with_a_backlog_releases_what_was_not_sent(
          datetime.now(UTC))
     now = datetime.now(UTC)
     with Session(ctx.engine) as session:
-        members = session.exec(select(Member).where(
-            col(Member.telegram_id).is_not(None))).all()
+        members = session.exec(select(Member).join(
+            ChannelAccount, col(ChannelAccount.member_id) == Member.id).where(
+            ChannelAccount.channel == "telegram")).all()
         for n in range(1000):
             member = members[n % len(members)]
             enqueue(session, f"bulk:{n}", member.id or 0, "monthly_report", now,

@@ -20,7 +20,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 def test_scheduled_sweep_delivers_the_urge(ctx: Context, org: Org) -> None:
     calls.raise_call(ctx, org.caller, T0, "排水沟堵塞", item_code="drain")
     urged = datetime(2025, 10, 9, 18, 1, tzinfo=SHANGHAI)  # the acknowledge limit just passed
-    channel = RecordingChannel("telegram", {org.water_liaison, org.water_head})
+    channel = RecordingChannel(ctx, "telegram", {org.water_liaison, org.water_head})
 
     async def scenario() -> None:
         deliverer = Deliverer(ctx, [channel], clock=lambda: urged, render=render)

@@ -32,6 +32,7 @@ from bot.web import Server, build_app, telegram_route
 from models import Attachment, Call, CallStatus, Member, OutboxMessage, Rating
 from tests.conftest import JPEG, PNG
 from tests.fakes.telegram_api import FakeTelegram, SentMessage
+from workflows import accounts
 from workflows.context import Context
 from workflows.directory import load
 from workflows.invites import create_invite
@@ -124,8 +125,7 @@ def undelivered(ctx: Context) -> list[OutboxMessage]:
     with Session(ctx.engine) as session:
         rows = session.exec(select(OutboxMessage).where(
             OutboxMessage.status == "pending", col(OutboxMessage.call_id).is_not(None)))
-        return [m for m in rows if (member := session.get(Member, m.member_id)) is not None
-                and member.telegram_id is not None]
+        return [m for m in rows if "telegram" in accounts.account_map(session, m.member_id)]
 
 
 def ids(ctx: Context, code: str) -> int:

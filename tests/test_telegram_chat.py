@@ -29,11 +29,11 @@ def bound(ctx: Context) -> None:
     from sqlmodel import Session, select
 
     from models import Member
+    from workflows import accounts
 
     with Session(ctx.engine) as session:
         member = session.exec(select(Member).where(Member.code == "li-ming")).one()
-        member.telegram_id = CADRE
-        session.add(member)
+        accounts.bind(session, member.id or 0, "telegram", CADRE)
         session.commit()
 
 

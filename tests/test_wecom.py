@@ -25,7 +25,7 @@ import httpx
 import pytest
 import uvicorn
 from pydantic import SecretStr
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.delivery import Channel, Deliverer
 from bot.scheduler import Scheduler
@@ -51,6 +51,8 @@ from models import (
     CatalogItem,
     Delivery,
     HandledUpdate,
+    InboxStatus,
+    InboxUpdate,
     Member,
     OutboxMessage,
     Rating,
@@ -511,6 +513,7 @@ def test_refused_callbacks_store_nothing_and_crash_nothing(
             assert h.wecom.sent == []
             with Session(ctx.engine) as session:
                 assert session.exec(select(HandledUpdate)).all() == []
+                assert session.exec(select(InboxUpdate)).all() == []
             # Still serving: the real callback is answered.
             mark = h.mark()
             await h.accepted(good)
@@ -532,10 +535,13 @@ def test_the_same_message_or_click_twice_is_handled_once(
     async def scenario() -> None:
         async with running(ctx, wecom, unused_port) as h:
             mark = h.mark()
-            first = h.callbacks.text(CALLER, "路灯不亮", 4242)
             await h.text(CALLER, "/call")
             await h.answer(CALLER, mark)
-            await h.accepted(first)  # fits no item: the domains
+            first = h.callbacks.text(CALLER, "路灯不亮", 4242)  # fits no item: the domains
+            # WeCom's retries may overlap the first delivery: one is stored, each
+            # gets the same empty 200.
+            answers = await asyncio.gather(*(h.post(first) for _ in range(3)))
+            assert {(r.status_code, r.text) for r in answers} == {(200, "")}
             domains, key_work = await h.card_with(CALLER, mark, "重点工作")
             # WeCom retries the same MsgId (re-encrypted, new nonce): dropped.
             await h.accepted(h.callbacks.text(CALLER, "路灯不亮", 4242))
@@ -559,6 +565,12 @@ def test_the_same_message_or_click_twice_is_handled_once(
                           .endswith("(1/2)")]
             assert len(domain_cards) == 1 and len(item_cards) == 1
             assert len(h.wecom.card_updates) == 1
+            # Stored once each — the text, the click, /cancel — and each handled.
+            with Session(ctx.engine) as session:
+                stored = session.exec(select(InboxUpdate).where(
+                    InboxUpdate.channel == "wecom").order_by(col(InboxUpdate.id))).all()
+            assert len(stored) == 3 and {r.status for r in stored} == {InboxStatus.DONE}
+            assert stored[0].platform_id == "msg:4242"
 
     run(scenario)
 

@@ -27,6 +27,8 @@ from models import (
     UnitKind,
     session_scope,
 )
+from workflows import accounts
+from workflows.errors import InvalidInput
 from workflows.orgfile import CatalogSpec, OrgSpec
 
 Row = TypeVar("Row", Unit, Member, Domain, CatalogItem)
@@ -75,15 +77,23 @@ def load(
             unit(office.code, office.name, UnitKind(office.kind), org.district.code)
         for person in org.members:
             existing = session.exec(select(Member).where(Member.code == person.code)).first()
-            _upsert(
+            member = _upsert(
                 session, Member, person.code, name=person.name, role=Role(person.role),
                 unit_id=ids[person.unit], locale=Locale(person.locale),
-                telegram_id=person.telegram_id if person.telegram_id is not None
-                else (existing.telegram_id if existing else None),
-                wecom_userid=person.wecom_userid if person.wecom_userid is not None
-                else (existing.wecom_userid if existing else None),
                 created_at=existing.created_at if existing else now,
             )
+            # An account the file names is bound; one it leaves out stays as
+            # it is (bound by an invite, say).
+            for channel, platform_id in ((accounts.TELEGRAM, person.telegram_id),
+                                         (accounts.WECOM, person.wecom_userid)):
+                if platform_id is None:
+                    continue
+                try:
+                    accounts.bind(session, member.id or 0, channel, platform_id)
+                except InvalidInput as error:
+                    raise InvalidInput(f"member {person.code}: the {channel} account "
+                                       f"{platform_id} is bound to another member",
+                                       **error.params) from error
         domains = items = 0
         if catalog is not None:
             domain_ids: dict[str, int] = {}

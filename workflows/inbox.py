@@ -6,7 +6,9 @@ the worker: `bot.inbox`).
   again.
 - `claim` takes, for each chat with nothing in hand, its oldest update that
   is not yet answered — so a chat's updates are handled one after the other,
-  in the order they came, on whichever worker — with a fenced lease.
+  in the order they came, on whichever worker — with a fenced lease, which
+  the worker `renew`s while it handles (a short lease: a crashed worker's
+  updates are taken up again within seconds, a slow handler's never).
 - `complete` is called *inside* the handling transaction (`models.atomic`):
   the row is marked done, with its replies, together with the effects.
 - `answered` once the replies are sent; `failed` schedules a retry, and
@@ -26,7 +28,7 @@ from sqlmodel import col, or_, select
 from models import InboxStatus, InboxUpdate, session_scope
 from workflows.context import Context
 
-LEASE = timedelta(minutes=5)  # handling plus a reply paced at a message a second
+LEASE = timedelta(seconds=15)  # renewed every third of it while the update is in hand
 MAX_ATTEMPTS = 5
 RETRY_AFTER = timedelta(seconds=2)
 
@@ -79,21 +81,23 @@ def _open(now: datetime) -> list[Any]:
 
 
 def claim(ctx: Context, channel: str, now: datetime, limit: int = 64,
-          lease: timedelta = LEASE) -> list[Stored]:
-    """Lease the oldest open update of up to `limit` chats that have nothing
-    in hand on any worker (one compare-and-set UPDATE, as the outbox does)."""
+          lease: timedelta = LEASE, chat: str | None = None) -> list[Stored]:
+    """Lease the oldest open update of up to `limit` chats (or of `chat`
+    only) that have nothing in hand on any worker (one compare-and-set
+    UPDATE, as the outbox does)."""
     with session_scope(ctx.engine) as session:
         busy = select(InboxUpdate.chat).where(
             col(InboxUpdate.channel) == channel, col(InboxUpdate.answered_at).is_(None),
             col(InboxUpdate.status) != InboxStatus.FAILED,
             col(InboxUpdate.claimed_until) > now)
+        which = [col(InboxUpdate.chat) == chat] if chat is not None else []
         # The oldest open update of each chat (retries included: a chat
         # waits for its first update's retry rather than skip ahead).
         firsts = (select(sa.func.min(InboxUpdate.id))
                   .where(col(InboxUpdate.channel) == channel,
                          col(InboxUpdate.status) != InboxStatus.FAILED,
                          col(InboxUpdate.answered_at).is_(None),
-                         col(InboxUpdate.chat).not_in(busy))
+                         col(InboxUpdate.chat).not_in(busy), *which)
                   .group_by(col(InboxUpdate.chat))
                   .order_by(sa.func.min(InboxUpdate.id)).limit(limit))
         candidates = [int(i) for i in session.exec(firsts) if i is not None]
@@ -112,6 +116,24 @@ def claim(ctx: Context, channel: str, now: datetime, limit: int = 64,
         return [Stored(row.id or 0, row.channel, row.platform_id, row.chat, row.group,
                        dict(row.payload), row.received_at, row.status is InboxStatus.DONE,
                        row.result, row.attempts, token) for row in rows]
+
+
+def renew(ctx: Context, held: list[Stored], now: datetime,
+          lease: timedelta = LEASE) -> set[int]:
+    """Extend the leases of the updates a worker still holds; returns the ids
+    it still holds (an update whose lease ran out and was taken over is not
+    among them)."""
+    if not held:
+        return set()
+    with session_scope(ctx.engine) as session:
+        kept: set[int] = set()
+        for item in held:
+            kept.update(session.execute(
+                sa.update(InboxUpdate).where(col(InboxUpdate.id) == item.id,
+                                             col(InboxUpdate.claim_token) == item.token)
+                .values(claimed_until=now + lease).returning(col(InboxUpdate.id))).scalars())
+        session.commit()
+        return kept
 
 
 def later_in_group(ctx: Context, item: Stored) -> bool:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from models import Invite, Member, Role, unit_of_work
+from workflows import accounts
 from workflows.context import Context
 from workflows.errors import InvalidInput, NotAllowed, NotFound, WrongState
 
-CHANNELS = frozenset({"telegram", "wecom", "console"})
+CHANNELS = accounts.BOUND_CHANNELS | {accounts.CONSOLE}
 DEFAULT_HOURS = 72
 MAX_HOURS = 24 * 30
 # No 0/O, 1/I/L: codes are read aloud and typed on phones.
@@ -74,9 +76,11 @@ def redeem_invite(
     ctx: Context, code: str, channel: str, platform_id: str, now: datetime
 ) -> Member:
     """Whoever sends `/start CODE` on `channel` becomes the invited member:
-    their Telegram id or WeCom user id is bound to the member (replacing an
-    old binding of that member). On the console nothing is bound; the code is
-    only checked and used up. A used, expired or unknown code is refused."""
+    their Telegram id or WeCom user id is bound to the member
+    (`workflows.accounts`, replacing an old binding of that member there).
+    On the console nothing is bound; the code is only checked and used up.
+    An account already bound to someone else is refused (`already_bound`);
+    so is a used, expired or unknown code."""
     if channel not in CHANNELS:
         raise InvalidInput(f"unknown channel {channel!r}", reason="bad_channel")
     with unit_of_work(ctx.engine) as session:
@@ -92,29 +96,16 @@ def redeem_invite(
         member = session.get(Member, invite.member_id)
         if member is None or not member.active:
             raise NotAllowed("the invited member is not active", action="start")
-        if channel == "telegram":
-            try:
-                telegram_id = int(platform_id)
-            except ValueError as error:
-                raise InvalidInput("not a Telegram user id", reason="bad_platform_id") from error
-            other = session.exec(select(Member).where(Member.telegram_id == telegram_id)).first()
-            _refuse_if_someone_else(member, other)
-            member.telegram_id = telegram_id
-        elif channel == "wecom":
-            other = session.exec(select(Member).where(Member.wecom_userid == platform_id)).first()
-            _refuse_if_someone_else(member, other)
-            member.wecom_userid = platform_id
         invite.used_at = now
         invite.used_channel = channel
         session.add(invite)
-        session.add(member)
-        session.commit()
+        try:
+            if channel in accounts.BOUND_CHANNELS:
+                accounts.bind(session, member.id or 0, channel, platform_id)
+            session.commit()
+        except IntegrityError as error:
+            # Two invites redeemed at once from one account, for two members:
+            # the second to commit meets the one-account-one-member constraint.
+            raise InvalidInput("this account already belongs to another member",
+                               reason="already_bound") from error
         return member
-
-
-def _refuse_if_someone_else(member: Member, holder: Member | None) -> None:
-    """One platform account is one member: an account already acting as
-    someone else must not silently become a second person."""
-    if holder is not None and holder.id != member.id:
-        raise InvalidInput("this account already belongs to another member",
-                           reason="already_bound")

@@ -33,7 +33,7 @@ from models import (
     UnitKind,
     session_scope,
 )
-from workflows import access
+from workflows import access, accounts
 from workflows.context import Context
 from workflows.errors import InvalidInput, NotFound
 from workflows.facts import late_calls
@@ -43,20 +43,7 @@ from workflows.lifecycle import Action
 def member_by_platform(ctx: Context, channel: str, platform_id: str) -> Member | None:
     """The active member behind a platform account: a Telegram user id, a
     WeCom user id, or on the console a member code. None for a stranger."""
-    with session_scope(ctx.engine) as session:
-        statement = select(Member)
-        if channel == "telegram":
-            if not platform_id.lstrip("-").isdigit():
-                return None
-            statement = statement.where(Member.telegram_id == int(platform_id))
-        elif channel == "wecom":
-            statement = statement.where(Member.wecom_userid == platform_id)
-        elif channel == "console":
-            statement = statement.where(Member.code == platform_id)
-        else:
-            return None
-        member = session.exec(statement).first()
-        return member if member is not None and member.active else None
+    return accounts.member_by_account(ctx, channel, platform_id)
 
 
 def domains(ctx: Context) -> list[Domain]:

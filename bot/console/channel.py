@@ -11,26 +11,32 @@ terminal or piped standard input — and prints the bot's replies:
 - `lat,lon` (e.g. `23.28,113.27`) shares a location;
 - `:as <member code>` switches to another member; `:quit` ends; `#` starts a comment.
 
-After every input the messages the outbox holds for the current member are
-delivered too (recorded as a `Delivery` on channel "console"), so one person
-can play every side of a call by switching members.
+Each input goes the way a platform's update goes (`bot.inbox`): stored in
+the inbox (channel "console", the session as its chat), then handled — the
+conversation's effects committed with the record that it was handled — and
+answered. After every input the messages the outbox holds for the current
+member are delivered too (recorded as a `Delivery` on channel "console"),
+so one person can play every side of a call by switching members.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlmodel import col, select
 
+from bot.inbox import converse, from_json
 from handlers.conversations import Conversations
 from handlers.messages import Button, Incoming, Location, Reply
 from handlers.notices import render
 from models import Delivery, Member, OutboxMessage, OutboxStatus, Unit, session_scope
+from workflows import accounts, inbox
 from workflows.context import Context
 
 CHANNEL = "console"
@@ -48,6 +54,9 @@ class Console:
         self.out = out
         self.clock = clock
         self.buttons: list[Button] = []
+        # The session is the console's chat in the inbox; its inputs are numbered.
+        self.session = "console-" + secrets.token_hex(6)
+        self._inputs = 0
 
     def run(self, lines: Iterable[str]) -> int:
         self._announce()
@@ -75,23 +84,25 @@ class Console:
             self._announce()
             self._deliver()
             return
-        incoming = self._incoming(line)
-        if incoming is None:
+        payload = self._payload(line)
+        if payload is None:
             return
-        self._show(self.conversations.handle(incoming, self.clock()), fresh=True)
+        self._show(self._through_inbox(payload), fresh=True)
         self._deliver(fresh=False)
 
-    def _incoming(self, line: str) -> Incoming | None:
-        who = (CHANNEL, self.member_code, self.member_code)
+    def _payload(self, line: str) -> dict[str, Any] | None:
+        """What the input is, as the inbox keeps it (a button number resolved
+        to the button's data); None, with a word why, for an unusable input."""
+        member = {"member": self.member_code}
         stripped = line.strip()
         if stripped.isdigit() and self.buttons:
             number = int(stripped)
             if 1 <= number <= len(self.buttons):
-                return Incoming(*who, button=self.buttons[number - 1].data)
+                return {**member, "button": self.buttons[number - 1].data}
             self._print(f"(no button {number}; the buttons are 1–{len(self.buttons)})")
             return None
         if stripped.startswith("'"):
-            return Incoming(*who, text=stripped[1:])
+            return {**member, "text": stripped[1:]}
         if stripped.startswith(("photo ", "file ")) or stripped in ("photo", "file"):
             parts = stripped.split(maxsplit=2)
             if len(parts) < 2:
@@ -102,12 +113,49 @@ class Console:
             if not path.is_file():
                 self._print(f"(no such file: {path})")
                 return None
-            caption = parts[2] if len(parts) > 2 else None
-            return Incoming(*who, photo=path.read_bytes(), text=caption)
+            return {**member, "photo": str(path.resolve()),
+                    "caption": parts[2] if len(parts) > 2 else None}
         match = _LOCATION.match(stripped)
         if match:
-            return Incoming(*who, location=Location(float(match[1]), float(match[2])))
-        return Incoming.from_text(CHANNEL, self.member_code, self.member_code, line)
+            return {**member, "location": [float(match[1]), float(match[2])]}
+        return {**member, "line": line}
+
+    @staticmethod
+    def _incoming(payload: dict[str, Any]) -> Incoming:
+        """The stored input as the conversations take it (no delivery id: the
+        inbox has already made sure it is handled once)."""
+        code = str(payload["member"])
+        who = (CHANNEL, code, code)
+        if "button" in payload:
+            return Incoming(*who, button=str(payload["button"]))
+        if "text" in payload:
+            return Incoming(*who, text=str(payload["text"]))
+        if "photo" in payload:
+            caption = payload.get("caption")
+            return Incoming(*who, photo=Path(payload["photo"]).read_bytes(),
+                            text=str(caption) if caption is not None else None)
+        if "location" in payload:
+            lat, lon = payload["location"]
+            return Incoming(*who, location=Location(float(lat), float(lon)))
+        return Incoming.from_text(CHANNEL, code, code, str(payload.get("line", "")))
+
+    def _through_inbox(self, payload: dict[str, Any]) -> list[Reply]:
+        """Store the input, then handle and answer it as the inbox's worker
+        would (this session's chat only: one input at a time, in order)."""
+        self._inputs += 1
+        inbox.store(self.ctx, CHANNEL, f"{self.session}:{self._inputs}", self.session,
+                    payload, self.clock())
+        replies: list[Reply] = []
+        for item in inbox.claim(self.ctx, CHANNEL, self.clock(), limit=1, chat=self.session):
+            try:
+                replies = (from_json(item.result or []) if item.done else
+                           converse(self.ctx, self.conversations, item,
+                                    self._incoming(item.payload), self.clock))
+            except Exception as error:
+                inbox.failed(self.ctx, item, self.clock(), f"{type(error).__name__}: {error}")
+                raise
+            inbox.answered(self.ctx, item, self.clock())
+        return replies
 
     # --- output ------------------------------------------------------------
 
@@ -175,7 +223,7 @@ class Console:
                                      delivered_at=now))
                 # A member with a real channel still gets it there from the
                 # deliverer; only a console-only member's message is done here.
-                if member.telegram_id is None and member.wecom_userid is None:
+                if not accounts.account_map(session, member.id or 0):
                     row = session.get(OutboxMessage, message.id)
                     if row is not None:
                         row.status = OutboxStatus.DELIVERED

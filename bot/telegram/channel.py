@@ -66,7 +66,7 @@ from handlers.conversations import Conversations
 from handlers.menu import command_menu
 from handlers.messages import Incoming, Location, Reply
 from models import Locale, Member, Role
-from workflows import queries
+from workflows import accounts, queries
 from workflows.context import Context
 from workflows.inbox import Stored
 
@@ -413,15 +413,12 @@ class TelegramChannel:
 
     # --- out ------------------------------------------------------------------
 
-    def reaches(self, member: Member) -> bool:
-        return member.telegram_id is not None
-
-    async def send(self, member: Member, replies: Sequence[Reply],
+    async def send(self, account: str, replies: Sequence[Reply],
                    call_id: int | None) -> str | None:
-        """Deliver an outbox message (the `Channel` protocol)."""
-        assert member.telegram_id is not None
+        """Deliver an outbox message to the Telegram user id `account` (the
+        `Channel` protocol)."""
         try:
-            return await self.send_replies(member.telegram_id, replies, paced=True)
+            return await self.send_replies(int(account), replies, paced=True)
         except RetryAfter as error:
             raise ChannelError(str(error), retry_after=_seconds(error)) from error
         except Forbidden as error:  # the member blocked the bot
@@ -563,11 +560,13 @@ class TelegramChannel:
 
     async def set_member_menu(self, member: Member) -> None:
         """The member's own menu: their role's commands in their language."""
-        if member.telegram_id is None:
+        account = await asyncio.to_thread(accounts.account_of, self.ctx, member.id or 0,
+                                          CHANNEL)
+        if account is None:
             return
         commands = [BotCommand(c, d) for c, d in command_menu(member.role, member.locale)]
         try:
             await self.application.bot.set_my_commands(
-                commands, scope=BotCommandScopeChat(member.telegram_id))
+                commands, scope=BotCommandScopeChat(int(account)))
         except TelegramError as error:
             log.warning("setting the menu of %s: %s", member.code, error)

@@ -3,15 +3,19 @@ conversations.
 
 In: WeCom POSTs every message and event to `wecom.path`, signed and
 AES-encrypted. wechatpy's `WeChatCrypto` checks the signature and decrypts,
-`wechatpy.enterprise.parse_message` parses. The endpoint answers an empty 200
-at once — WeCom waits at most five seconds and retries what it thinks was
-lost — and does the work in a background task, one member at a time in
-arrival order (a lock per user). Text (and `/commands`), images (downloaded
-with `media/get`), locations and template-card clicks become `Incoming`s.
-A retry is dropped by the conversations: messages by MsgId, clicks by card,
-user, key and CreateTime (a retry repeats all four; a second real click does
-not). Other events (enter_agent…) are ignored; voice, video and links are
-answered as empty text.
+`wechatpy.enterprise.parse_message` parses. The endpoint stores the decrypted
+message in the durable inbox (`bot.inbox`) under its platform id — the MsgId,
+or for a card click the user, CreateTime, card and key (a retry repeats all
+four; a second real click does not) — and only then answers an empty 200:
+WeCom waits at most five seconds and retries what it thinks was lost, and a
+retry finds the message stored and changes nothing. The inbox's worker
+handles stored messages one member at a time in arrival order, on whichever
+worker, the conversation's effects committed with the record that the
+message was handled; a crash before that commit has it handled again after
+the restart, a crash after it only sends its stored replies. Text (and
+`/commands`), images (downloaded with `media/get`), locations and
+template-card clicks become `Incoming`s. Other events (enter_agent…) are
+answered and not stored; voice, video and links are answered as empty text.
 
 Out: every reply goes back through the API (a passive reply could carry one
 plain message, and only within the five seconds):
@@ -34,11 +38,11 @@ plain message, and only within the five seconds):
   inside a dialog (`f:` buttons: a domain, a rating) the choice made.
 
 Members on both channels: the deliverer sends every notice through every
-channel that reaches a member, so a liaison with Telegram and WeCom gets each
-alert on both. The call's state lives in the database, so an action on one
-channel is an action on the call: the other channel's buttons stay on screen,
-and a later press there is answered "already acknowledged" (and, on WeCom,
-the card is updated to say so).
+channel the member has an account on (`workflows.accounts`), so a liaison
+with Telegram and WeCom gets each alert on both. The call's state lives in
+the database, so an action on one channel is an action on the call: the
+other channel's buttons stay on screen, and a later press there is answered
+"already acknowledged" (and, on WeCom, the card is updated to say so).
 
 Sending several messages for one reply is not atomic: when a later one fails,
 the outbox retries the whole notice and the member may see its first part
@@ -52,8 +56,7 @@ import hashlib
 import logging
 import time
 import time as monotonic_time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -68,16 +71,16 @@ from wechatpy.exceptions import InvalidSignatureException
 
 from bot import images
 from bot.delivery import ChannelError
+from bot.inbox import Inbox
 from bot.settings import WeComSettings
 from bot.web import read_body
 from bot.wecom.client import DOWNLOAD_ATTEMPTS, MEDIA_LIFETIME, WeComClient, WeComError
 from bot.wecom.render import clip, split_text, template_cards
 from handlers.buttons import parse as parse_button
-from handlers.conversations import Conversations
 from handlers.messages import Incoming, Location, Reply
-from models import Member
 from workflows import outbox
 from workflows.context import Context
+from workflows.inbox import Stored
 from workflows.photos import image_type
 
 log = logging.getLogger(__name__)
@@ -129,8 +132,11 @@ async def _trying(attempts: int, request: Callable[..., Awaitable[T]], *args: An
 
 
 def _delivery_id(fields: dict[str, Any]) -> str:
-    """A click's id for the redelivery check: WeCom retries an event with the
-    same user and CreateTime; the card and key make it one click."""
+    """The platform id of a message (its MsgId) or of a click: WeCom retries
+    an event with the same user and CreateTime; the card and key make it one
+    click."""
+    if fields.get("MsgId"):
+        return "msg:" + str(fields["MsgId"])[:124]
     parts = ("card", str(fields.get("TaskId") or ""), str(fields.get("FromUserName") or ""),
              str(fields.get("EventKey") or ""), str(fields.get("CreateTime") or ""))
     readable = ":".join(parts)
@@ -168,9 +174,7 @@ class WeComChannel:
         self.crypto = WeChatCrypto(settings.token.get_secret_value(),
                                    settings.encoding_aes_key.get_secret_value(),
                                    settings.corp_id)
-        self.conversations = Conversations(ctx)
-        self._user_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._background: set[asyncio.Task[None]] = set()
+        self.inbox = Inbox(ctx, CHANNEL, self._on_stored, clock)
         # photo sha256 → (media_id, "image" or "file", until)
         self._uploaded: dict[str, tuple[str, str, float]] = {}
 
@@ -183,11 +187,12 @@ class WeComChannel:
             await self.client.token()
         except WeComError as error:
             log.error("wecom: cannot get an access token at start-up: %s", error)
+        self.inbox.start()
 
     async def stop(self) -> None:
-        """Finish the callbacks in hand, then close the API client."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+        """Finish the messages in hand (what is left stays in the inbox for
+        the next start), then close the API client."""
+        await self.inbox.stop()
         await self.client.aclose()
 
     def route(self) -> Route:
@@ -236,7 +241,12 @@ class WeComChannel:
             log.warning("wecom callback for agent %s, not ours (%s): ignored", agent,
                         self.settings.agent_id)
             return Response(status_code=200)
-        self._spawn(self._process(message, fields))
+        user = str(fields.get("FromUserName") or "")
+        kind = str(fields.get("MsgType") or "")
+        if user and (kind != "event" or fields.get("Event") == "template_card_event"):
+            # Stored before WeCom hears back: a failure here is a 500, and
+            # WeCom delivers the message again.
+            await self.inbox.store(_delivery_id(fields), user, {"xml": xml})
         # An empty 200 tells WeCom "received, no passive reply".
         return Response(status_code=200)
 
@@ -254,34 +264,31 @@ class WeComChannel:
             return PlainTextResponse("malformed echostr", status_code=400)
         return PlainTextResponse(str(plain))
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _process(self, message: Any, fields: dict[str, Any]) -> None:
-        """Handle one callback after WeCom has its answer. The user's lock is
-        taken before anything else, so one member's messages are handled in
-        the order they came."""
-        user = str(fields.get("FromUserName") or "")
-        if not user:
+    async def _on_stored(self, item: Stored) -> None:
+        """Handle one stored message (the inbox calls this, one member's
+        messages in the order they came): the conversation, committed with
+        the inbox's record of it, then the answer. A temporary failure to
+        answer is raised, so the inbox tries again (sending the stored
+        replies, not running the conversation twice); a permanent one is
+        logged."""
+        xml = str(item.payload.get("xml") or "")
+        message = parse_message(xml)
+        fields = xmltodict.parse(xml)["xml"]
+        user = item.chat
+        found = await self._incoming(message, fields, user)
+        if found is None:
             return
-        async with self._user_locks[user]:
-            try:
-                found = await self._incoming(message, fields, user)
-                if found is None:
-                    return
-                incoming, click = found
-                replies = await asyncio.to_thread(self.conversations.handle, incoming,
-                                                  self.clock())
-                self.on_queued()
-                if click is not None and replies and not replies[0].keeps_pressed:
-                    await self._update_card(user, click, replies)
-                await self.send_replies(user, replies, None, attempts=ANSWER_ATTEMPTS)
-            except ChannelError as error:
-                log.warning("wecom: answering %s failed: %s", user, error)
-            except Exception:
-                log.exception("wecom: a callback from %s failed", user)
+        incoming, click = found
+        replies = await self.inbox.handle(item, incoming)
+        self.on_queued()
+        try:
+            if click is not None and replies and not replies[0].keeps_pressed:
+                await self._update_card(user, click, replies)
+            await self.send_replies(user, replies, None, attempts=ANSWER_ATTEMPTS)
+        except ChannelError as error:
+            if not error.permanent:
+                raise
+            log.warning("wecom: answering %s failed: %s", user, error)
 
     async def _incoming(self, message: Any, fields: dict[str, Any], user: str
                         ) -> tuple[Incoming, _Click | None] | None:
@@ -350,15 +357,12 @@ class WeComChannel:
 
     # --- out ------------------------------------------------------------------
 
-    def reaches(self, member: Member) -> bool:
-        return member.wecom_userid is not None
-
-    async def send(self, member: Member, replies: Sequence[Reply],
+    async def send(self, account: str, replies: Sequence[Reply],
                    call_id: int | None) -> str | None:
-        """Deliver an outbox message (the `Channel` protocol); WeComError is a
-        ChannelError, temporary or permanent as the client decided."""
-        assert member.wecom_userid is not None
-        return await self.send_replies(member.wecom_userid, replies, call_id)
+        """Deliver an outbox message to the WeCom userid `account` (the
+        `Channel` protocol); WeComError is a ChannelError, temporary or
+        permanent as the client decided."""
+        return await self.send_replies(account, replies, call_id)
 
     async def send_replies(self, userid: str, replies: Sequence[Reply],
                            call_id: int | None, attempts: int = 1) -> str | None:
