@@ -1,5 +1,7 @@
 """Read-only questions the conversations ask: who is this, what is this call,
-which calls are mine, overdue, or match some words. Nothing here writes."""
+which calls are mine, overdue, or match some words. Nothing here writes.
+Calls come back as `CallView`s, built by `workflows.views` (re-exported here),
+the module the use cases build the views they return with."""
 
 from __future__ import annotations
 

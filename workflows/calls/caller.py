@@ -112,7 +112,8 @@ def withdraw(
 
 def auto_close_due(ctx: Context, now: datetime) -> list[CallView]:
     """Close, unrated, every resolved call whose caller has not answered within
-    `auto_close_after_days` working days of the resolution (system action)."""
+    `auto_close_after_days` working days of the resolution (system action);
+    returns the views of the calls it closed (built in one batch)."""
     rules = ctx.rules
     closed: list[Call] = []
     with unit_of_work(ctx.engine) as session:

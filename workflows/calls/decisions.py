@@ -1,5 +1,8 @@
 """The dispatcher's decisions on the requests a department filed: grant or
-refuse an extension, uphold or refuse a return."""
+refuse an extension, uphold or refuse a return. Each returns the view of the
+call, not of the request: what the dispatcher is told next is about the call
+(its number, the department it is with now, or that it waits for `/assign`);
+the request is the one they named."""
 
 from __future__ import annotations
 

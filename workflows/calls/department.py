@@ -105,7 +105,8 @@ def _file_request(
     days: int | None = None,
 ) -> CallRequestView:
     """The lead department asks the dispatcher for something: the request
-    row and the call's move, in one transaction."""
+    row and the call's move, in one transaction. Returns the request's view,
+    which carries the call's (`CallRequestView`)."""
     action = Action.REQUEST_EXTENSION if kind is RequestKind.EXTENSION else Action.RETURN
     with unit_of_work(ctx.engine) as session:
         member, call = load_actor(session, by), load_call(session, call_id)
