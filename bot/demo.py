@@ -54,6 +54,7 @@ from workflows.orgfile import read_catalog, read_org
 from workflows.photos import Photo
 from workflows.stats import Period, report
 from workflows.sweep import sweep
+from workflows.views import CallView
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # The ladder's rungs as the district calls them (the narrative is English; the
@@ -212,15 +213,15 @@ def _special(story: Story, settings: Settings) -> int:
 
         def run() -> None:
             result = action()
-            number = f" {result.number}" if isinstance(result, Call) else ""
+            number = f" {result.number}" if isinstance(result, CallView) else ""
             story.say(at, story.t._(text).replace("{n}", number.strip()))
 
         story.at(at, run)
 
     ids: dict[str, int] = {}
 
-    def raised(key: str, call: Call) -> Call:
-        ids[key] = call.id or 0
+    def raised(key: str, call: CallView) -> CallView:
+        ids[key] = call.id
         return call
 
     # 1. The blocked drain before National Day (the brief's story).
@@ -275,11 +276,11 @@ def _special(story: Story, settings: Settings) -> int:
                                "已制定清淤方案"))
     extension: dict[str, int] = {}
 
-    def ask() -> Call:
+    def ask() -> CallView:
         request = calls.request_extension(ctx, ids["ext"], m("he-wenbin"),
                                           t("2025-10-27 11:00"), 3, "清淤船检修，需延期3个工作日")
-        extension["id"] = request.id or 0
-        return story_call(ctx, ids["ext"])
+        extension["id"] = request.id
+        return request.call
 
     told("2025-10-27 11:00", N_("何文斌 asks for 3 more working days on {n}"), ask)
     told("2025-10-27 14:00", N_("郑宇 (指挥调度中心) grants the extension on {n}"),

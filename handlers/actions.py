@@ -26,8 +26,13 @@ from workflows import calls, queries, queues
 from workflows.errors import NotAllowed, WorkflowError
 from workflows.lifecycle import Action
 from workflows.photos import MAX_PHOTOS, Photo, check_photo
+from workflows.views import CallRequestView, CallView
 
 EXTENSION_DAYS = (1, 2, 3, 5, 10)
+
+#: What a use case a dialog ends with returns: the call as it left it, or the
+#: request it filed (with that call).
+Acted = CallView | CallRequestView
 
 # Button action → (lifecycle action checked first, dialog flow it opens).
 _NEEDS_INPUT: dict[str, tuple[Action, str]] = {
@@ -46,12 +51,10 @@ def press(turn: Turn, pressed: Press) -> list[Reply]:
     call_id = pressed.target
     try:
         if pressed.action == "ack":
-            calls.acknowledge(turn.ctx, call_id, turn.member_id, turn.now)
-            return _done(turn, queries.call_view(turn.ctx, call_id),
+            return _done(turn, calls.acknowledge(turn.ctx, call_id, turn.member_id, turn.now),
                          N_("You acknowledged %(number)s."))
         if pressed.action == "wd":
-            calls.withdraw(turn.ctx, call_id, turn.member_id, turn.now)
-            return _done(turn, queries.call_view(turn.ctx, call_id),
+            return _done(turn, calls.withdraw(turn.ctx, call_id, turn.member_id, turn.now),
                          N_("%(number)s is withdrawn."))
         action, flow = _NEEDS_INPUT[pressed.action]
         view = queries.check_may(turn.ctx, call_id, turn.member_id, action)
@@ -94,7 +97,7 @@ def _done(turn: Turn, view: queries.CallView, message: str) -> list[Reply]:
 
 def _next_buttons(turn: Turn, view: queries.CallView) -> list[list[Button]]:
     """The buttons for what the member can do next with the call as it is now
-    (`view`, loaded once after the use case)."""
+    (`view`, the one the use case returned)."""
     role = view.role_of(turn.member.unit_id)
     if role is not None:
         return cards.department_buttons(turn.t, view, role)
@@ -106,7 +109,7 @@ def _next_buttons(turn: Turn, view: queries.CallView) -> list[list[Button]]:
 class NoteFlow:
     """One question answered with text, then one workflow call."""
 
-    def __init__(self, question: str, act: Callable[[Turn, int, str], object],
+    def __init__(self, question: str, act: Callable[[Turn, int, str], Acted],
                  success: str) -> None:
         self.question, self.act, self.success = question, act, success
 
@@ -126,9 +129,11 @@ class NoteFlow:
                 self.prompt(turn, state)]
 
 
-def _finish(turn: Turn, state: DialogState, act: Callable[[], object],
+def _finish(turn: Turn, state: DialogState, act: Callable[[], Acted],
             success: str, **params: object) -> list[Reply]:
-    """Run the workflow; on success end the dialog, on refusal keep it."""
+    """Run the workflow; on success end the dialog, on refusal keep it, and
+    answer with the call as the use case left it (a request filed: its number
+    too)."""
     try:
         result = act()
     except WorkflowError as error:
@@ -137,9 +142,12 @@ def _finish(turn: Turn, state: DialogState, act: Callable[[], object],
         turn.end()  # the call moved on: asking again would not help
         return turn.say(describe(turn.t, error))
     turn.end()
-    request_id = getattr(result, "id", None) if state.flow in ("extension", "return") else None
+    if isinstance(result, CallRequestView):
+        request_id, view = result.id, result.call
+    else:
+        request_id, view = None, result
     text = turn._(success, number=state.data["number"], request=request_id, **params)
-    return turn.say(text, _next_buttons(turn, queries.call_view(turn.ctx, int(state.data["call"]))))
+    return turn.say(text, _next_buttons(turn, view))
 
 
 def _keep_photo(turn: Turn, state: DialogState, data: bytes) -> Reply | None:
@@ -203,7 +211,7 @@ class PhotosOrWordsFlow:
     sent): the liaison's evidence for a resolution, the caller's added
     information. `missing` is said when neither was given."""
 
-    def __init__(self, question: str, act: Callable[[Turn, int, str | None, list[Photo]], object],
+    def __init__(self, question: str, act: Callable[[Turn, int, str | None, list[Photo]], Acted],
                  success: str, missing: str) -> None:
         self.question, self.act, self.success, self.missing = question, act, success, missing
 

@@ -137,10 +137,9 @@ def assign(turn: Turn) -> list[Reply]:
     number, department = turn.msg.args
     try:
         view = queries.call_by_number(turn.ctx, number, turn.actor)
-        calls.assign(turn.ctx, view.id, turn.member_id, turn.now, department)
+        view = calls.assign(turn.ctx, view.id, turn.member_id, turn.now, department)
     except WorkflowError as error:
         return turn.say(describe(turn.t, error))
-    view = queries.call_view(turn.ctx, view.id)
     return turn.say(turn._("%(number)s is dispatched to %(department)s.", number=view.number,
                            department=view.lead_department or department))
 
@@ -169,17 +168,17 @@ def press(turn: Turn, pressed: Press) -> list[Reply]:
 def _decide(turn: Turn, request_id: int, approve: bool, department: str | None,
             note: str | None) -> list[Reply]:
     try:
-        call = calls.decide_request(turn.ctx, request_id, turn.member_id, turn.now, approve,
+        view = calls.decide_request(turn.ctx, request_id, turn.member_id, turn.now, approve,
                                     department_code=department, note=note)
     except WorkflowError as error:
         return turn.say(describe(turn.t, error))
     if approve:
         text = turn._("Request %(request)s for %(number)s is approved.", request=request_id,
-                      number=call.number)
+                      number=view.number)
     else:
         text = turn._("Request %(request)s for %(number)s is refused.", request=request_id,
-                      number=call.number)
-    if call.lead_department_id is None:
+                      number=view.number)
+    if view.lead_department_id is None:
         text += "\n" + turn._("Dispatch it with /assign %(number)s <department code>.",
-                              number=call.number)
+                              number=view.number)
     return turn.say(text)

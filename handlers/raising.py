@@ -285,7 +285,7 @@ class RaiseFlow:
                               "changed."))]
         item = queries.item(turn.ctx, data["item"]) if data.get("item") else None
         try:
-            call = calls.raise_call(
+            view = calls.raise_call(
                 turn.ctx, turn.member_id, turn.now, str(data.get("text", "")),
                 item_code=item.code if item else None,
                 location_text=data.get("place"),
@@ -296,7 +296,6 @@ class RaiseFlow:
             turn.keep(state)  # back at the summary, to try again or cancel
             return [Reply(describe(t, error)), self.prompt(turn, state)]
         turn.end()
-        view = queries.call_view(turn.ctx, call.id or 0)
         if view.lead_department:
             where = t._("It went to %(department)s.", department=view.lead_department)
         else:

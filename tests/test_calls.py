@@ -20,15 +20,17 @@ from models import (
     Event,
     Rating,
     RatingLevel,
+    RequestKind,
     RequestStatus,
 )
 from tests.conftest import JPEG, PNG, T0, Org
-from workflows import calls
+from workflows import calls, queries
 from workflows.context import Context
 from workflows.errors import InvalidInput, NotAllowed, NotFound, WrongState
 from workflows.lifecycle import TRANSITIONS, Action, Party
 from workflows.photos import Photo
 from workflows.queues import dispatch_queue
+from workflows.views import CallRequestView, CallView
 
 S = CallStatus
 LATER = T0 + timedelta(hours=1)
@@ -245,7 +247,7 @@ def test_return_upheld_reroutes_and_refused_goes_back(ctx: Context, org: Org) ->
         calls.decide_return(ctx, request.id or 0, org.dispatcher, LATER, True, "water")
     call = calls.decide_return(ctx, request.id or 0, org.dispatcher, LATER, True, "housing")
     assert call.status is S.DISPATCHED and call.lead_department_id == org.housing
-    assert call.acknowledged_at is None
+    assert load(ctx, cid).acknowledged_at is None  # not on a view: read from the database
 
     cid = drive(ctx, org, S.ACKNOWLEDGED)
     due = load(ctx, cid).resolve_due
@@ -360,6 +362,74 @@ def test_auto_close_after_working_days(ctx: Context, org: Org) -> None:
     call = load(ctx, cid)
     assert call.status is S.CLOSED and call.auto_closed
     assert events(ctx, cid)[-1] == "CallAutoClosed"
+
+
+def test_every_use_case_returns_the_view_of_the_call_as_it_left_it(
+    ctx: Context, org: Org
+) -> None:
+    """What a use case hands back is the view a reader loading the call
+    afterwards would get — field by field, photos, note and rating included —
+    and never an ORM row; a filed request comes back with its own fields and
+    the call's view."""
+    seen: list[str] = []
+
+    def returned(result: CallView | CallRequestView) -> CallView:
+        if isinstance(result, CallRequestView):
+            row = request_row(ctx, result.id)
+            assert (result.kind, result.status, result.days, result.reason) == (
+                row.kind, row.status, row.days, row.reason)
+            assert result.call_id == row.call_id
+            result = result.call
+        assert type(result) is CallView
+        assert result == queries.call_view(ctx, result.id)
+        seen.append(result.status.value)
+        return result
+
+    at = LATER
+    drain = returned(calls.raise_call(ctx, org.caller, T0, "井盖破损", item_code="drain",
+                                      photos=[Photo(PNG)])).id
+    returned(calls.add_info(ctx, drain, org.caller, at, "更严重了", [Photo(JPEG)]))
+    returned(calls.acknowledge(ctx, drain, org.water_liaison, at))
+    returned(calls.respond(ctx, drain, org.water_liaison, at, "已派人"))
+    asked = calls.request_extension(ctx, drain, org.water_liaison, at, 2, "等配件")
+    returned(asked)
+    assert asked.kind is RequestKind.EXTENSION and asked.days == 2
+    returned(calls.decide_extension(ctx, asked.id, org.dispatcher, at, True))
+    returned(calls.resolve(ctx, drain, org.water_liaison, at, "修好了", [Photo(JPEG)]))
+    returned(calls.reject_fix(ctx, drain, org.caller, at, "还在漏"))
+    resolved = returned(calls.resolve(ctx, drain, org.water_liaison, at, "第二次修好"))
+    assert resolved.resolution_note == "第二次修好" and len(resolved.evidence_photos) == 1
+    rated = returned(calls.confirm(ctx, drain, org.caller, at, RatingLevel.SATISFIED))
+    assert rated.rating == "satisfied" and len(rated.raise_photos) == 2
+
+    unsure = returned(calls.raise_call(ctx, org.caller, T0, "不知道找谁")).id
+    assert returned(calls.assign(ctx, unsure, org.dispatcher, at, "water")).lead_department
+    returned(calls.acknowledge(ctx, unsure, org.water_liaison, at))
+    back = calls.return_call(ctx, unsure, org.water_liaison, at, "不归我们管")
+    assert returned(back).lead_department_id == org.water and back.days is None
+    assert returned(calls.decide_return(ctx, back.id, org.dispatcher, at, True,
+                                        "housing")).lead_department_id == org.housing
+    returned(calls.acknowledge(ctx, unsure, org.housing_liaison, at))
+    again = returned(calls.return_call(ctx, unsure, org.housing_liaison, at, "也不归我们"))
+    refused = returned(calls.decide_request(ctx, request_row_of(ctx, unsure), org.dispatcher,
+                                            at, approve=False))
+    assert again.status is S.PENDING_DISPATCH and refused.status is S.ACKNOWLEDGED
+    assert refused.lead_department_id == org.housing
+
+    gone = returned(calls.raise_call(ctx, org.caller, T0, "搞错了", item_code="drain")).id
+    returned(calls.withdraw(ctx, gone, org.caller, at))
+    left = drive(ctx, org, S.RESOLVED)
+    [closed] = calls.auto_close_due(ctx, datetime(2025, 10, 11, 8, 50, tzinfo=UTC))
+    assert returned(closed).id == left
+    assert len(seen) == 21 and {"closed", "withdrawn", "pending_dispatch"} <= set(seen)
+
+
+def request_row_of(ctx: Context, call_id: int) -> int:
+    """The id of the request pending on the call."""
+    with Session(ctx.engine) as session:
+        return session.exec(select(CallRequest.id).where(
+            CallRequest.call_id == call_id,
+            CallRequest.status == RequestStatus.PENDING)).one() or 0
 
 
 def test_bad_input_changes_nothing(ctx: Context, org: Org) -> None:

@@ -25,6 +25,7 @@ from workflows.stats import (
     tally,
 )
 from workflows.sweep import sweep
+from workflows.views import CallView
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -181,8 +182,7 @@ def add_second_town(ctx: Context) -> int:
         return caller.id
 
 
-def call_id(call: Call) -> int:
-    assert call.id is not None
+def call_id(call: CallView) -> int:
     return call.id
 
 

@@ -67,6 +67,7 @@ from workflows.context import Context
 from workflows.errors import InvalidInput, NotAllowed, NotFound, WorkflowError, WrongState
 from workflows.lifecycle import OPEN_FOR_INFO
 from workflows.photos import Photo
+from workflows.views import CallView
 
 KEY_BYTES = 32
 PREFIX_CHARS = 8
@@ -569,7 +570,7 @@ def accept(
         media = fetch(report.media_url) if report.media_url else FetchedMedia()
         photos = [media.photo] if media.photo is not None else []
         text = _description(report, item)
-        call: Call | None = None
+        call: CallView | None = None
         if repeat is not None:
             try:
                 call = calls.add_info(ctx, repeat.id or 0, key.member_id, now, text, photos)

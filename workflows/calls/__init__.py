@@ -13,6 +13,9 @@
 Every use case opens a unit of work, checks who is acting and the call's
 state against `workflows.lifecycle.TRANSITIONS`, changes the call, appends to
 the event log and commits — or raises a `WorkflowError` and changes nothing.
+It returns what the caller shows, built in that same session after the
+commit: the call's `workflows.views.CallView` (a filed request: a
+`CallRequestView`, which carries it), never an ORM row.
 Import them from here (`from workflows import calls; calls.acknowledge(...)`).
 """
 

@@ -4,8 +4,9 @@ it (status, event, notices), routing to a department, and cleaning text.
 
 Every use case in this package opens a unit of work, checks who is acting and
 the call's state against `workflows.lifecycle.TRANSITIONS`, changes the call,
-appends to the event log and commits — or raises a `WorkflowError` and changes
-nothing. `now` is always a parameter (aware, any timezone); `by` is a member id.
+appends to the event log, commits and returns the call's view
+(`workflows.views`) — or raises a `WorkflowError` and changes nothing. `now`
+is always a parameter (aware, any timezone); `by` is a member id.
 """
 
 from __future__ import annotations

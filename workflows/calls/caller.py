@@ -32,6 +32,7 @@ from workflows.errors import InvalidInput
 from workflows.lifecycle import Action
 from workflows.lifecycle import target as lifecycle_target
 from workflows.photos import Photo, attach_photos
+from workflows.views import CallView, view_of, views_of
 
 
 def confirm(
@@ -41,7 +42,7 @@ def confirm(
     now: datetime,
     level: RatingLevel,
     comment: str | None = None,
-) -> Call:
+) -> CallView:
     """The caller confirms the fix and rates the department (评价); the call closes."""
     text = clean_text(comment, "comment", required=False, limit=MAX_REASON)
     with unit_of_work(ctx.engine) as session:
@@ -52,10 +53,10 @@ def confirm(
         )
         move(ctx, session, call, Action.CONFIRM, target, by, now, note=text, rating=level.value)
         session.commit()
-        return call
+        return view_of(session, call)
 
 
-def reject_fix(ctx: Context, call_id: int, by: int, now: datetime, reason: str) -> Call:
+def reject_fix(ctx: Context, call_id: int, by: int, now: datetime, reason: str) -> CallView:
     """The caller says it is not fixed: the call reopens with the time that was
     left when it was resolved, counted in working time for a working-day limit
     (`deadlines.reopened_due`; none left → due at once, so escalation goes on)."""
@@ -65,7 +66,7 @@ def reject_fix(ctx: Context, call_id: int, by: int, now: datetime, reason: str) 
         target = check_move(session, member, Action.REJECT_FIX, call)
         move(ctx, session, call, Action.REJECT_FIX, target, by, now, note=text)
         session.commit()
-        return call
+        return view_of(session, call)
 
 
 def add_info(
@@ -75,7 +76,7 @@ def add_info(
     now: datetime,
     text: str | None = None,
     photos: Sequence[Photo] = (),
-) -> Call:
+) -> CallView:
     """The caller adds information (补充信息) — words, photos or both — to an
     open call; the department (or the dispatcher, before dispatch) is told."""
     note = clean_text(text, "description", required=False, limit=MAX_TEXT)
@@ -92,10 +93,12 @@ def add_info(
         move(ctx, session, call, Action.ADD_INFO, target, by, now, note=note,
              attachments=[a.sha256 for a in attachments])
         session.commit()
-        return call
+        return view_of(session, call)
 
 
-def withdraw(ctx: Context, call_id: int, by: int, now: datetime, reason: str | None = None) -> Call:
+def withdraw(
+    ctx: Context, call_id: int, by: int, now: datetime, reason: str | None = None
+) -> CallView:
     """The caller withdraws a call nobody has acknowledged yet. A return still
     pending on it is closed undecided (`SUPERSEDED`): nothing is left to decide."""
     text = clean_text(reason, "reason", required=False, limit=MAX_REASON)
@@ -104,12 +107,13 @@ def withdraw(ctx: Context, call_id: int, by: int, now: datetime, reason: str | N
         target = check_move(session, member, Action.WITHDRAW, call)
         move(ctx, session, call, Action.WITHDRAW, target, by, now, note=text)
         session.commit()
-        return call
+        return view_of(session, call)
 
 
-def auto_close_due(ctx: Context, now: datetime) -> list[Call]:
+def auto_close_due(ctx: Context, now: datetime) -> list[CallView]:
     """Close, unrated, every resolved call whose caller has not answered within
-    `auto_close_after_days` working days of the resolution (system action)."""
+    `auto_close_after_days` working days of the resolution (system action);
+    returns the views of the calls it closed (built in one batch)."""
     rules = ctx.rules
     closed: list[Call] = []
     with unit_of_work(ctx.engine) as session:
@@ -133,4 +137,4 @@ def auto_close_due(ctx: Context, now: datetime) -> list[Call]:
                  waited_days=rules.auto_close_after_days)
             closed.append(call)
         session.commit()
-    return closed
+        return views_of(session, closed)

@@ -1,5 +1,8 @@
 """The dispatcher's decisions on the requests a department filed: grant or
-refuse an extension, uphold or refuse a return."""
+refuse an extension, uphold or refuse a return. Each returns the view of the
+call, not of the request: what the dispatcher is told next is about the call
+(its number, the department it is with now, or that it waits for `/assign`);
+the request is the one they named."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from workflows.calls._shared import (
 from workflows.context import Context
 from workflows.errors import InvalidInput, NotFound, WrongState
 from workflows.lifecycle import Action
+from workflows.views import CallView, view_of
 
 
 def _pending_request(session: Session, request_id: int) -> tuple[CallRequest, Call]:
@@ -58,7 +62,7 @@ def _decide(request: CallRequest, by: int, now: datetime, approved: bool, note: 
 
 def decide_extension(
     ctx: Context, request_id: int, by: int, now: datetime, approve: bool, note: str | None = None
-) -> Call:
+) -> CallView:
     """A dispatcher grants or refuses an extension. Granted, the resolve
     deadline moves by the requested working days; either way work goes on."""
     text = clean_text(note, "note", required=False, limit=MAX_REASON)
@@ -74,7 +78,7 @@ def decide_extension(
              extension_days=request.days)
         session.add(request)
         session.commit()
-        return call
+        return view_of(session, call)
 
 
 def decide_return(
@@ -85,7 +89,7 @@ def decide_return(
     uphold: bool,
     department_code: str | None = None,
     note: str | None = None,
-) -> Call:
+) -> CallView:
     """A dispatcher decides a return. Upheld, the call leaves the department
     (and its figures): rerouted to `department_code` at once, or left pending
     for `assign`. Refused, it goes back to the department as it was, with its
@@ -132,7 +136,7 @@ def decide_return(
             )
         session.add(request)
         session.commit()
-        return call
+        return view_of(session, call)
 
 
 def decide_request(
@@ -143,7 +147,7 @@ def decide_request(
     approve: bool,
     department_code: str | None = None,
     note: str | None = None,
-) -> Call:
+) -> CallView:
     """`/approve` and `/refuse`: decide an extension or a return by its id."""
     with session_scope(ctx.engine) as session:
         request = session.get(CallRequest, request_id)

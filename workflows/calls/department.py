@@ -9,7 +9,6 @@ from datetime import datetime
 
 from models import (
     AttachmentStage,
-    Call,
     CallDepartment,
     CallRequest,
     RequestKind,
@@ -30,9 +29,10 @@ from workflows.errors import InvalidInput, WrongState
 from workflows.lifecycle import Action, Party
 from workflows.lifecycle import target as lifecycle_target
 from workflows.photos import Photo, attach_photos
+from workflows.views import CallRequestView, CallView, request_view_of, view_of
 
 
-def acknowledge(ctx: Context, call_id: int, by: int, now: datetime) -> Call:
+def acknowledge(ctx: Context, call_id: int, by: int, now: datetime) -> CallView:
     """A liaison or head of a department taking part acknowledges (签收). The
     lead's acknowledgement moves the call on; an assisting department's is
     recorded for its own deadline. Pressing twice is refused."""
@@ -60,10 +60,10 @@ def acknowledge(ctx: Context, call_id: int, by: int, now: datetime) -> Call:
         session.add(participant)
         move(ctx, session, call, action, target, by, now, department=member.unit_id)
         session.commit()
-        return call
+        return view_of(session, call)
 
 
-def respond(ctx: Context, call_id: int, by: int, now: datetime, note: str) -> Call:
+def respond(ctx: Context, call_id: int, by: int, now: datetime, note: str) -> CallView:
     """The lead department responds (响应): says what it is doing about it."""
     text = clean_text(note, "response", required=True, limit=MAX_REASON)
     with unit_of_work(ctx.engine) as session:
@@ -71,12 +71,12 @@ def respond(ctx: Context, call_id: int, by: int, now: datetime, note: str) -> Ca
         target = check_move(session, member, Action.RESPOND, call)
         move(ctx, session, call, Action.RESPOND, target, by, now, note=text)
         session.commit()
-        return call
+        return view_of(session, call)
 
 
 def request_extension(
     ctx: Context, call_id: int, by: int, now: datetime, days: int, reason: str
-) -> CallRequest:
+) -> CallRequestView:
     """The lead department asks the dispatcher for `days` more working days."""
     text = clean_text(reason, "reason", required=True, limit=MAX_REASON)
     if not 1 <= days <= MAX_EXTENSION_DAYS:
@@ -88,7 +88,7 @@ def request_extension(
     return _file_request(ctx, call_id, by, now, RequestKind.EXTENSION, text or "", days)
 
 
-def return_call(ctx: Context, call_id: int, by: int, now: datetime, reason: str) -> CallRequest:
+def return_call(ctx: Context, call_id: int, by: int, now: datetime, reason: str) -> CallRequestView:
     """The lead department returns a call it believes misrouted (退回), with a
     reason; it waits for the dispatcher's decision."""
     text = clean_text(reason, "reason", required=True, limit=MAX_REASON)
@@ -103,9 +103,10 @@ def _file_request(
     kind: RequestKind,
     reason: str,
     days: int | None = None,
-) -> CallRequest:
+) -> CallRequestView:
     """The lead department asks the dispatcher for something: the request
-    row and the call's move, in one transaction."""
+    row and the call's move, in one transaction. Returns the request's view,
+    which carries the call's (`CallRequestView`)."""
     action = Action.REQUEST_EXTENSION if kind is RequestKind.EXTENSION else Action.RETURN
     with unit_of_work(ctx.engine) as session:
         member, call = load_actor(session, by), load_call(session, call_id)
@@ -126,7 +127,7 @@ def _file_request(
         move(ctx, session, call, action, target, by, now, note=reason, request=request.id,
              **extra)
         session.commit()
-        return request
+        return request_view_of(session, request, call)
 
 
 def resolve(
@@ -136,7 +137,7 @@ def resolve(
     now: datetime,
     note: str | None = None,
     photos: Sequence[Photo] = (),
-) -> Call:
+) -> CallView:
     """The lead department resolves the call (办结) with at least one evidence
     photo or a written reason."""
     text = clean_text(note, "resolution note", required=False, limit=MAX_REASON)
@@ -169,5 +170,5 @@ def resolve(
             attachments=[a.sha256 for a in attachments],
         )
         session.commit()
-        return call
+        return view_of(session, call)
 

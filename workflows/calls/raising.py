@@ -31,6 +31,7 @@ from workflows.context import Context
 from workflows.errors import InvalidInput, NotAllowed, NotFound
 from workflows.lifecycle import Action
 from workflows.photos import Photo, attach_photos
+from workflows.views import CallView, view_of
 
 
 def call_number(prefix: str, year: int, sequence: int) -> str:
@@ -49,7 +50,7 @@ def raise_call(
     longitude: float | None = None,
     photos: Sequence[Photo] = (),
     source: str | None = None,
-) -> Call:
+) -> CallView:
     """A caller (town/street or village cadre) raises a call. It is routed at
     once: to the item's lead department, or to the dispatcher when no item
     was chosen ("not sure"). `source` names the system that raised it for the
@@ -121,10 +122,10 @@ def raise_call(
             move(ctx, session, call, Action.ROUTE, CallStatus.DISPATCHED, None, now,
                  department_id=item.lead_department_id, department=item.lead_department_id)
         session.commit()
-        return call
+        return view_of(session, call)
 
 
-def assign(ctx: Context, call_id: int, by: int, now: datetime, department_code: str) -> Call:
+def assign(ctx: Context, call_id: int, by: int, now: datetime, department_code: str) -> CallView:
     """A dispatcher (or admin) routes a call the catalog could not route, or
     reroutes one nobody has acknowledged yet. The department's clocks start now.
     A return still pending on the call is closed undecided (`SUPERSEDED`): the
@@ -136,5 +137,5 @@ def assign(ctx: Context, call_id: int, by: int, now: datetime, department_code: 
         move(ctx, session, call, Action.ASSIGN, target, by, now,
              department_id=department.id, department=department.code)
         session.commit()
-        return call
+        return view_of(session, call)
 
