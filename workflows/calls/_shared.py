@@ -28,6 +28,7 @@ from models import (
     RequestStatus,
     Unit,
     UnitKind,
+    unit_of_work,
 )
 from workflows import access, lifecycle
 from workflows.access import Actor
@@ -38,6 +39,7 @@ from workflows.lifecycle import FINAL_STATES, Action, Routing, transition
 from workflows.lifecycle import target as lifecycle_target
 from workflows.notifications import notify
 from workflows.text import clean
+from workflows.views import CallView, view_of
 
 MAX_TEXT = 8192  # two Telegram messages: a text the app split in two is still one description
 MAX_REASON = 1000
@@ -140,6 +142,19 @@ def move(
     session.flush()
     notify(session, call, event)
     return event
+
+
+def move_with_note(ctx: Context, call_id: int, by: int, now: datetime, action: Action,
+                   note: str | None) -> CallView:
+    """The whole unit of work of a transition whose only input is a note
+    (respond, reject a fix, withdraw): the actor's move checked, made, and the
+    call's view returned."""
+    with unit_of_work(ctx.engine) as session:
+        member, call = load_actor(session, by), load_call(session, call_id)
+        target = check_move(session, member, action, call)
+        move(ctx, session, call, action, target, by, now, note=note)
+        session.commit()
+        return view_of(session, call)
 
 
 def limits_for(session: Session, call: Call) -> CallLimits:

@@ -25,6 +25,7 @@ from workflows.calls._shared import (
     load_actor,
     load_call,
     move,
+    move_with_note,
 )
 from workflows.context import Context
 from workflows.deadlines import after_working_days
@@ -61,12 +62,7 @@ def reject_fix(ctx: Context, call_id: int, by: int, now: datetime, reason: str) 
     left when it was resolved, counted in working time for a working-day limit
     (`deadlines.reopened_due`; none left → due at once, so escalation goes on)."""
     text = clean_text(reason, "reason", required=True, limit=MAX_REASON)
-    with unit_of_work(ctx.engine) as session:
-        member, call = load_actor(session, by), load_call(session, call_id)
-        target = check_move(session, member, Action.REJECT_FIX, call)
-        move(ctx, session, call, Action.REJECT_FIX, target, by, now, note=text)
-        session.commit()
-        return view_of(session, call)
+    return move_with_note(ctx, call_id, by, now, Action.REJECT_FIX, text)
 
 
 def add_info(
@@ -102,12 +98,7 @@ def withdraw(
     """The caller withdraws a call nobody has acknowledged yet. A return still
     pending on it is closed undecided (`SUPERSEDED`): nothing is left to decide."""
     text = clean_text(reason, "reason", required=False, limit=MAX_REASON)
-    with unit_of_work(ctx.engine) as session:
-        member, call = load_actor(session, by), load_call(session, call_id)
-        target = check_move(session, member, Action.WITHDRAW, call)
-        move(ctx, session, call, Action.WITHDRAW, target, by, now, note=text)
-        session.commit()
-        return view_of(session, call)
+    return move_with_note(ctx, call_id, by, now, Action.WITHDRAW, text)
 
 
 def auto_close_due(ctx: Context, now: datetime) -> list[CallView]:

@@ -23,6 +23,7 @@ from workflows.calls._shared import (
     load_actor,
     load_call,
     move,
+    move_with_note,
 )
 from workflows.context import Context
 from workflows.errors import InvalidInput, WrongState
@@ -66,12 +67,7 @@ def acknowledge(ctx: Context, call_id: int, by: int, now: datetime) -> CallView:
 def respond(ctx: Context, call_id: int, by: int, now: datetime, note: str) -> CallView:
     """The lead department responds (响应): says what it is doing about it."""
     text = clean_text(note, "response", required=True, limit=MAX_REASON)
-    with unit_of_work(ctx.engine) as session:
-        member, call = load_actor(session, by), load_call(session, call_id)
-        target = check_move(session, member, Action.RESPOND, call)
-        move(ctx, session, call, Action.RESPOND, target, by, now, note=text)
-        session.commit()
-        return view_of(session, call)
+    return move_with_note(ctx, call_id, by, now, Action.RESPOND, text)
 
 
 def request_extension(
