@@ -128,7 +128,7 @@ def test_console_input_rules(ctx: Context, org: Org, tmp_path: Path) -> None:
         # a bare `photo`, `:as`) were never stored.
         stored = session.exec(select(InboxUpdate).order_by(col(InboxUpdate.id))).all()
     assert [(r.channel, r.status, r.answered_at is not None) for r in stored] == [
-        ("console", InboxStatus.DONE, True)] * 8
+        ("console", InboxStatus.DONE, True)] * 9
     assert [r.payload for r in stored][-2:] == [
         {"member": "nobody", "line": "/help"}, {"member": "admin", "line": "/cancel"}]
 

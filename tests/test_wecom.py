@@ -565,12 +565,12 @@ def test_the_same_message_or_click_twice_is_handled_once(
                           .endswith("(1/2)")]
             assert len(domain_cards) == 1 and len(item_cards) == 1
             assert len(h.wecom.card_updates) == 1
-            # Stored once each — the text, the click, /cancel — and each handled.
+            # Stored once each — /call, the text, the click, /cancel — and each handled.
             with Session(ctx.engine) as session:
                 stored = session.exec(select(InboxUpdate).where(
                     InboxUpdate.channel == "wecom").order_by(col(InboxUpdate.id))).all()
-            assert len(stored) == 3 and {r.status for r in stored} == {InboxStatus.DONE}
-            assert stored[0].platform_id == "msg:4242"
+            assert len(stored) == 4 and {r.status for r in stored} == {InboxStatus.DONE}
+            assert stored[1].platform_id == "msg:4242"
 
     run(scenario)
 
