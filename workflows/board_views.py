@@ -209,7 +209,7 @@ def open_calls(ctx: Context, scope: CallScope, wanted: CallFilter, now: datetime
         found = session.execute(  # five entities: beyond sqlmodel's select() overloads
             joined.order_by(order.nulls_last(), col(Call.id))
             .offset((page - 1) * per_page).limit(per_page)
-        ).tuples().all()
+        ).all()
         rows = []
         for call, unit, parent, lead, domain in found:
             emergency = bool(domain and domain.emergency)
