@@ -104,6 +104,9 @@ class Result:
     probe_unanswered: int = 0
     in_flight_at_kill: int | None = None
     stop_seconds: list[float] = field(default_factory=list)
+    too_many_at: list[float] = field(default_factory=list)  # s after the first nudge send
+    tightest_30: float = 0.0  # the shortest time 30 consecutive accepted sends took
+    killed_at: float | None = None
     exit_codes: list[int] = field(default_factory=list)
 
 
@@ -258,6 +261,7 @@ async def one_run(run: str, args: argparse.Namespace, url: str) -> Result:
             probing = asyncio.get_running_loop().create_task(
                 probe(tg, probes, args.probe_every, result.latencies, unanswered))
             killed = False
+            kill_time = 0.0
             started = time.monotonic()
             limit = started + args.count / GLOBAL_LIMIT * 4 + 600
             expected = {f"BY-2026-{n + 1:06d}" for n in range(args.count)}
@@ -267,6 +271,7 @@ async def one_run(run: str, args: argparse.Namespace, url: str) -> Result:
                 if run == "kill" and not killed and len(seen) >= args.kill_at * args.count:
                     workers[0].kill()
                     killed = True
+                    kill_time = time.monotonic()
                     await asyncio.sleep(0.5)  # requests already received are answered
                     accepted = set(nudge_numbers(tg, set(probes)))
                     recorded = await asyncio.to_thread(recorded_numbers, ctx)
@@ -307,6 +312,12 @@ async def one_run(run: str, args: argparse.Namespace, url: str) -> Result:
         if len(times) > 1:
             result.seconds = times[-1] - times[0]
             result.rate = (len(times) - 1) / result.seconds
+            if run == "kill" and killed:
+                result.killed_at = kill_time - times[0]
+            result.too_many_at = [c.at - times[0] for c in tg.requests if c.status == 429]
+        every = sorted(a.at for a in tg.accepted)
+        spans = [b - a for a, b in zip(every, every[GLOBAL_LIMIT - 1:], strict=False)]
+        result.tightest_30 = min(spans) if spans else float("nan")
         result.overall_429 = tg.too_many_overall
         result.per_chat_429 = tg.too_many_per_chat
         engine.dispose()
@@ -394,6 +405,13 @@ def main(argv: list[str] | None = None) -> None:
         result = asyncio.run(one_run(run, args, args.database_url))
         results.append(result)
         report([result])
+        if result.too_many_at:
+            print("429s at (s after the first nudge): " + ", ".join(
+                f"{t:.2f}" for t in result.too_many_at[:30]))
+        if result.killed_at is not None:
+            print(f"worker 1 killed at {result.killed_at:.2f} s")
+        print(f"the tightest {GLOBAL_LIMIT} consecutive accepted sends took "
+              f"{result.tightest_30:.3f} s")
     if len(results) > 1:
         report(results)
     print(f"\nlower bound at {GLOBAL_LIMIT}/s: {args.count / GLOBAL_LIMIT:.1f} s per run; "
