@@ -90,7 +90,7 @@ class Inbox:
     def _handle_atomically(self, item: Stored, incoming: Incoming) -> list[Reply]:
         with atomic(self.ctx.engine):
             now = self.clock()
-            replies = self.conversations.handle(incoming, now)
+            replies = self.conversations.handle(incoming, now, once=True)
             if not inbox.complete(self.ctx, item, to_json(replies), now):
                 raise Lost(f"inbox {item.id} was taken over")
             return replies
