@@ -18,8 +18,8 @@ same number of updates, each waiting for its reply before sending the next.
 
 youhu runs twice: as deployed, where `bot.pace` paces every message to a
 chat — replies included — to Telegram's overall limit of about 30 a
-second, and with that overall limit lifted (`overall_interval=None`; the
-per-chat pace stays; nothing else changes),
+second, and with the limits lifted (`overall_interval=None` and the
+per-chat intervals 0; nothing else changes),
 which shows what the pipeline itself sustains. Once K users keep more than
 ~30 replies a second waiting, the first measures the limit, not youhu.
 
@@ -45,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,6 +64,7 @@ from _support import (
     table,
 )
 from pydantic import SecretStr
+from sqlalchemy import event as sa_event
 from sqlmodel import Session, col, func, select
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
@@ -165,6 +167,12 @@ def has_button(pattern: str) -> Callable[[SentMessage], bool]:
     return lambda m: any(regex.search(str(b.get("callback_data", ""))) for b in m.buttons)
 
 
+def asks_location(message: SentMessage) -> bool:
+    """The photos-or-location question: a reply keyboard sharing the location."""
+    keys = [key for row in (message.reply_markup or {}).get("keyboard") or [] for key in row]
+    return any(isinstance(key, dict) and key.get("request_location") for key in keys)
+
+
 def buttons(message: SentMessage, pattern: str) -> list[str]:
     regex = re.compile(pattern)
     return [str(b["callback_data"]) for b in message.buttons
@@ -172,6 +180,59 @@ def buttons(message: SentMessage, pattern: str) -> list[str]:
 
 
 # --- youhu ----------------------------------------------------------------------
+
+
+class SqlStats:
+    """Statements (by their first word), their time, and commits, on an
+    engine (SQLAlchemy's cursor and transaction events). On SQLite the time
+    of `BEGIN IMMEDIATE` and of the first write of a transaction is mostly
+    waiting for the writer lock (the busy handler)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.counts: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
+        self.statements: Counter[str] = Counter()
+        self.commits = 0
+        self._lock = threading.Lock()
+        sa_event.listen(engine, "before_cursor_execute", self._before)
+        sa_event.listen(engine, "after_cursor_execute", self._after)
+        sa_event.listen(engine, "commit", self._commit)
+
+    def _before(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        conn.info.setdefault("bench_started", []).append(time.perf_counter())
+
+    def _after(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        took = time.perf_counter() - conn.info["bench_started"].pop()
+        verb = " ".join(statement.split()[:2]) if statement.startswith(("BEGIN", "RELEASE")) \
+            else statement.split(None, 1)[0].upper()
+        with self._lock:
+            self.counts[verb] += 1
+            self.seconds[verb] += took
+            self.statements[" ".join(statement.split())[:110]] += 1
+
+    def _commit(self, conn: Any) -> None:
+        with self._lock:
+            self.commits += 1
+
+    def reset(self) -> None:
+        with self._lock:
+            self.counts.clear()
+            self.seconds.clear()
+            self.statements.clear()
+            self.commits = 0
+
+    def summary(self, updates: int) -> str:
+        lines = [f"per update: {sum(self.counts.values()) / updates:.1f} statements, "
+                 f"{self.commits / updates:.2f} commits (SQLAlchemy commit events; a "
+                 "pysqlite COMMIT is not a statement here)"]
+        for verb, n in self.counts.most_common():
+            lines.append(f"  {verb:<18} {n / updates:6.2f}/update  "
+                         f"{self.seconds[verb] * 1000 / updates:7.2f} ms/update")
+        lines.append("the most frequent statements:")
+        for text, n in self.statements.most_common(30):
+            lines.append(f"  {n / updates:5.2f}/update  {text}")
+        return "\n".join(lines)
+
 
 
 @dataclass
@@ -225,8 +286,7 @@ async def raise_calls(tg: FakeTelegram, replies: Replies, user: int, calls: int,
         choices = buttons(items, r":i\d+$")
         item = choices[(seed * 7 + n) % len(choices)]
         await replies.ask(user, partial(tg.user_presses, user, items.message_id or 0, item),
-                          lambda m: "request_location" in str(m.reply_markup),
-                          "the item button")
+                          asks_location, "the item button")
         summary = await replies.ask(user, lambda: tg.user_sends_location(user, 23.392, 113.41),
                                     has_button(r":ok$"), "the location")
         confirm = buttons(summary, r":ok$")[0]
@@ -238,18 +298,25 @@ async def raise_calls(tg: FakeTelegram, replies: Replies, user: int, calls: int,
 
 
 async def run_youhu(url: str, workdir: Path, users: int, calls: int, warmup: int,
-                    capped: bool) -> Result:
+                    capped: bool, count_sql: bool = False) -> Result:
     empty_database(url)
     engine = make_engine(url)
+    stats = SqlStats(engine) if count_sql else None
     ctx = Context(engine=engine, media=MediaStore(workdir / "media"))
     load_example(engine, now())
     user_ids = add_callers(ctx, users)
     async with fake_telegram() as tg:
         settings = TelegramSettings(token=SecretStr(tg.token), base_url=tg.base_url,
                                     base_file_url=tg.base_file_url)
-        # Lifted: the bot's overall pace (bot.pace) is off; the per-chat pace stays.
+        # Lifted: the bot's overall pace (bot.pace) is off …
         channel = TelegramChannel(ctx, settings, now,
                                   overall_interval=None if not capped else OVERALL_INTERVAL)
+        if not capped:
+            # Lifted: the per-chat pace too (each user waits for its reply, so
+            # one reply a second per chat would bound the run at K updates a
+            # second, measuring the limit and not the pipeline). The pace's
+            # reservations still run, one short transaction per send.
+            channel.pace.private_interval = channel.pace.group_interval = 0.0
         await channel.start()
         replies = Replies(tg)
         replies.start()
@@ -258,6 +325,8 @@ async def run_youhu(url: str, workdir: Path, users: int, calls: int, warmup: int
                 await asyncio.gather(*(raise_calls(tg, replies, u, warmup, n)
                                        for n, u in enumerate(user_ids)))
             replies.latencies.clear()
+            if stats is not None:
+                stats.reset()
             started = time.perf_counter()
             counts = await asyncio.gather(*(raise_calls(tg, replies, u, calls, n + warmup)
                                             for n, u in enumerate(user_ids)))
@@ -272,6 +341,8 @@ async def run_youhu(url: str, workdir: Path, users: int, calls: int, warmup: int
     if raised != expected:
         raise RuntimeError(f"{raised} calls in the database, expected {expected}")
     name = "youhu, as deployed" if capped else "youhu, overall limit lifted"
+    if stats is not None:
+        print(f"{name}: " + stats.summary(sum(counts)), flush=True)
     return Result(name, sum(counts), seconds, replies.latencies,
                   f"{raised} calls raised in the database ({users * warmup} before measuring)")
 
@@ -354,6 +425,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat echo, youhu, youhu this many times, interleaved, and print "
                              "the median ratios (default 1)")
+    parser.add_argument("--only", choices=("deployed", "lifted"), default=None,
+                        help="run youhu only as deployed or only with the overall limit "
+                             "lifted (default both)")
+    parser.add_argument("--count-sql", action="store_true",
+                        help="print youhu's statements, their time and commits per update")
     parser.add_argument("--quick", action="store_true",
                         help="a small run to check it works: 5 users × 2 calls")
     args = parser.parse_args(argv)
@@ -384,9 +460,11 @@ async def main_async(args: argparse.Namespace) -> None:
         for round_ in range(1, args.rounds + 1):
             echo_result = await run_echo(args.users, per_user, args.warmup * UPDATES_PER_CALL,
                                          args.echo_concurrency)
+            pipelines = [capped for capped in (True, False) if args.only is None
+                         or args.only == ("deployed" if capped else "lifted")]
             results = [await run_youhu(url(n), workdir / f"run{round_}-{n}", args.users,
-                                       args.calls, args.warmup, capped)
-                       for n, capped in enumerate((True, False))]
+                                       args.calls, args.warmup, capped, args.count_sql)
+                       for n, capped in enumerate(pipelines)]
             for r in [*results, echo_result]:
                 ratio = r.rate / echo_result.rate
                 if r is not echo_result:

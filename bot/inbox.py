@@ -67,7 +67,9 @@ def converse(ctx: Context, conversations: Conversations, item: Stored, incoming:
     no longer this worker's."""
     with atomic(ctx.engine):
         now = clock()
-        replies = conversations.handle(incoming, now)
+        # once=True: the inbox row, completed in this transaction, is the
+        # once-only record (no HandledUpdate row besides it).
+        replies = conversations.handle(incoming, now, once=True)
         if not inbox.complete(ctx, item, to_json(replies), now):
             raise Lost(f"inbox {item.id} was taken over")
         return replies

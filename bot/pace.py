@@ -23,6 +23,19 @@ Slots are evenly spaced (one every `overall_interval`), not bursts: a
 bucket of 30 lets a burst through that Telegram's sliding window answers
 with 429s. Time is `time.time()`: workers on one host, or hosts kept in
 step by NTP (a few ms apart at most, well inside the margins).
+
+A late send is made up for (`sent`). Telegram counts a message when it
+arrives, which is somewhere between its slot and its answer. At 28 a second
+the 31st slot after a send is 30/28 s = 1.071 s later, so a send that
+arrives up to 71 ms after its slot still leaves its second with 30 sends at
+most; one answered later than that (a stalled event loop, a garbage
+collection, a slow network) could share a second with the 30th send after
+it, sent on time. So when a send is answered more than those 71 ms after
+its slot, the bot's next free slot moves on by the excess, on every worker
+(one UPDATE): the 31st send after it then goes at least a second after
+its answer, hence after its arrival, whatever the stall. A blind margin
+(a slower even pace) would cost throughput all the time and still lose to
+a stall longer than itself; this costs only the stalls.
 """
 
 from __future__ import annotations
@@ -43,6 +56,8 @@ from models import SendPace
 OVERALL_INTERVAL = 1 / 28
 PRIVATE_CHAT_INTERVAL = 1.05  # about one message a second to one private chat
 GROUP_CHAT_INTERVAL = 3.05  # twenty a minute to a group
+OVERALL_LIMIT = 30  # Telegram's: sends in any one second, for the whole bot
+WINDOW = 1.0  # seconds Telegram's limits count sends over
 BULK_HORIZON = 0.2  # seconds of slots bulk may hold ahead of a reply
 LATE_RETRIES = 5  # bulk slots missed (woken late) before sending regardless
 
@@ -96,6 +111,30 @@ class Pace:
         if len(self._answered) > 10_000:
             horizon = self.clock() - 10
             self._answered = {c: t for c, t in self._answered.items() if t > horizon}
+
+    def tolerance(self) -> float:
+        """How late after its slot a send may arrive without risking the
+        overall limit: the span of OVERALL_LIMIT slots beyond one second."""
+        assert self.overall_interval is not None
+        return OVERALL_LIMIT * self.overall_interval - WINDOW
+
+    async def sent(self, chat: int | str, slot: float) -> None:
+        """The send to `chat` in `slot` was answered (or failed): pace the
+        chat's next send from now (`answered`), and if it was answered later
+        after its slot than `tolerance`, move the bot's next free slot on by
+        the excess (see the module's doc)."""
+        self.answered(chat)
+        if self.overall_interval is None:
+            return
+        excess = self.clock() - slot - self.tolerance()
+        if excess > 0:
+            await asyncio.to_thread(self._push, excess)
+
+    def _push(self, seconds: float) -> None:
+        table = self._table
+        with self.engine.begin() as connection:
+            connection.execute(sa.update(table).where(table.c.key == self.name)
+                               .values(next_at=table.c.next_at + seconds))
 
     async def wait(self, chat: int | str, priority: bool) -> float:
         """Return when a message to `chat` may be sent (its slot, which is

@@ -71,17 +71,20 @@ class Conversations:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def handle(self, msg: Incoming, now: datetime) -> list[Reply]:
-        """Answer one message from a member (or a stranger)."""
+    def handle(self, msg: Incoming, now: datetime, once: bool = False) -> list[Reply]:
+        """Answer one message from a member (or a stranger). `once`: the
+        caller guarantees the delivery is handled once (the durable inbox,
+        whose row is marked done in the same transaction), so no
+        `HandledUpdate` is written for it."""
         member = queries.member_by_platform(self.ctx, msg.channel, msg.sender)
         if msg.command == "start" and msg.args and (member is None or msg.channel != "console"):
-            if self._seen(msg, now):
+            if not once and self._seen(msg, now):
                 return []
             _, replies = registration.redeem(self.ctx, msg, now)
             return replies
         if member is None:
             return registration.stranger(self.ctx, msg)
-        if self._seen(msg, now):
+        if not once and self._seen(msg, now):
             return []
         turn = Turn(
             ctx=self.ctx,

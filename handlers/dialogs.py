@@ -48,15 +48,15 @@ def save(ctx: Context, channel: str, chat: str, member_id: int, state: DialogSta
     """Write the state; committed before the bot answers, so the answer never
     describes a step the database does not have."""
     with session_scope(ctx.engine) as session:
-        row = session.get(Dialog, (channel, chat))
-        if row is None:
-            row = Dialog(channel=channel, chat=chat, member_id=member_id, flow=state.flow,
-                         step=state.step, data=dict(state.data), updated_at=now)
-        else:
-            row.member_id = member_id
-            row.flow, row.step, row.data, row.updated_at = (
-                state.flow, state.step, dict(state.data), now)
-        session.add(row)
+        # An UPDATE first (a dialog's later steps), an INSERT only for a new
+        # one: no read before the write.
+        values: dict[str, Any] = {"member_id": member_id, "flow": state.flow,
+                                  "step": state.step, "data": dict(state.data),
+                                  "updated_at": now}
+        updated = session.execute(sa.update(Dialog).where(
+            col(Dialog.channel) == channel, col(Dialog.chat) == chat).values(**values))
+        if not getattr(updated, "rowcount", 0):
+            session.add(Dialog(channel=channel, chat=chat, **values))
         session.commit()
 
 

@@ -435,3 +435,59 @@ def test_async_context_manager_and_a_press_on_an_unknown_message() -> None:
                 assert await bot.answer_callback_query(query["id"], "stale button")
 
     asyncio.run(main())
+
+
+class SteppedClock:
+    """The fake's rate-limit clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_overall_limit_is_a_strict_sliding_second() -> None:
+    clock = SteppedClock()
+    with FakeTelegram(limit_global_per_sec=30, limit_per_chat_per_sec=1,
+                      clock=clock) as limited:
+        async def main() -> None:
+            async with make_bot(limited) as bot:
+                for n in range(30):  # 30 chats, spread over 0.58 s: all accepted
+                    clock.now = 1000.0 + n * 0.02
+                    await bot.send_message(n + 1, f"m{n}")
+                clock.now = 1000.999  # a 31st within the second of the first
+                with pytest.raises(RetryAfter) as refused:
+                    await bot.send_message(31, "late")
+                assert retry_seconds(refused.value) == 1
+                clock.now = 1001.0  # one second after the first: it no longer counts
+                await bot.send_message(31, "on time")
+                with pytest.raises(RetryAfter):  # the second after the second is full again
+                    await bot.send_message(32, "again")
+
+        asyncio.run(main())
+        assert limited.too_many_overall == 2
+        assert limited.too_many_per_chat == 0
+        assert len(limited.accepted) == 31
+
+
+def test_the_per_chat_limit_is_one_a_second_and_counted_apart() -> None:
+    clock = SteppedClock()
+    with FakeTelegram(limit_global_per_sec=30, limit_per_chat_per_sec=1,
+                      clock=clock) as limited:
+        async def main() -> None:
+            async with make_bot(limited) as bot:
+                await bot.send_message(7, "first")
+                clock.now = 1000.999
+                with pytest.raises(RetryAfter) as refused:
+                    await bot.send_message(7, "too soon")
+                assert retry_seconds(refused.value) == 1
+                await bot.send_message(8, "another chat is free")
+                clock.now = 1001.0
+                await bot.send_message(7, "a second later")
+
+        asyncio.run(main())
+        assert (limited.too_many_per_chat, limited.too_many_overall) == (1, 0)
+        assert [(a.chat_id, a.at) for a in limited.accepted] == [
+            (7, 1000.0), (8, 1000.999), (7, 1001.0)]
+        assert limited.too_many_requests == 1

@@ -12,6 +12,7 @@ import threading
 from collections import defaultdict
 
 from pydantic import SecretStr
+from sqlalchemy.engine import Engine
 
 from bot.pace import Pace
 from bot.settings import TelegramSettings
@@ -109,3 +110,34 @@ def test_replies_and_two_workers_draw_no_429(ctx: Context) -> None:
         assert tg.too_many_requests == 0
         assert len(tg.messages_to(42)) == 3
         assert len([m for m in tg.sent if m.method == "sendMessage"]) == 83
+
+
+def test_a_send_answered_late_moves_the_bots_next_slot_on(engine: Engine) -> None:
+    """At 28 a second, 30 slots span 1.071 s: a send answered within 71 ms
+    of its slot leaves the next slots where they are; one answered later
+    pushes the bot's next free slot on by the excess, so the 31st send
+    after it still goes a second after it arrived."""
+
+    class Clock:
+        now = 1000.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    def third_slot(name: str, answered_after: float) -> float:
+        clock = Clock()
+        pace = Pace(engine, name, 1 / 28, clock=clock)
+
+        async def sends() -> float:
+            first = await pace.wait("1", priority=True)
+            assert first == 1000.0
+            await pace.wait("2", priority=True)  # 1000.036: the bot's next is 1000.071
+            clock.now = first + answered_after
+            await pace.sent("1", first)
+            clock.now = 1000.0
+            return await pace.wait("3", priority=True)
+
+        return asyncio.run(sends())
+
+    assert abs(third_slot("on-time", 0.07) - (1000 + 2 / 28)) < 1e-6
+    assert abs(third_slot("late", 0.2) - (1000 + 2 / 28 + 0.2 - (30 / 28 - 1))) < 1e-6

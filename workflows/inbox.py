@@ -161,15 +161,14 @@ def complete(ctx: Context, item: Stored, replies: list[dict[str, Any]], now: dat
     transaction, so this commits with the effects. False (and the caller
     must roll back) if the claim is no longer this worker's."""
     with session_scope(ctx.engine) as session:
-        row = session.get(InboxUpdate, item.id, with_for_update=True)
-        if row is None or row.claim_token != item.token or row.status is not InboxStatus.PENDING:
-            return False
-        row.status = InboxStatus.DONE
-        row.handled_at = now
-        row.result = replies
-        session.add(row)
+        # One compare-and-set statement (no read first): it takes the row's
+        # lock and checks the claim at once.
+        marked = session.execute(sa.update(InboxUpdate).where(
+            col(InboxUpdate.id) == item.id, col(InboxUpdate.claim_token) == item.token,
+            col(InboxUpdate.status) == InboxStatus.PENDING)
+            .values(status=InboxStatus.DONE, handled_at=now, result=replies))
         session.commit()
-        return True
+        return bool(getattr(marked, "rowcount", 0))
 
 
 def answered(ctx: Context, item: Stored, now: datetime) -> None:

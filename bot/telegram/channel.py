@@ -15,9 +15,12 @@ Out: the deliverer sends outbox messages through `send` (a `Channel`).
 Every send — outbox messages and conversation replies alike — takes a slot
 from `bot.pace`, which holds the overall limit (evenly, just under 30/s)
 and the per-chat limit (about one message a second to a private chat)
-in the database, for every worker of the bot at once; replies go in a
-priority lane ahead of bulk. AIORateLimiter keeps the group limit and
-retries after a `retry_after`. Text is sent plain
+in the database, for every worker of the bot at once, and the group limit
+(a message every 3 s); replies go in a priority lane ahead of bulk. A 429
+is waited out (its `retry_after`) and the send takes a new slot: PTB's
+AIORateLimiter is not used, as its retries bypass the shared pace (each
+retry is a send no slot accounts for, and they all go at once when its
+pause ends, which draws more 429s). Text is sent plain
 (no parse mode), so whatever a member typed is shown as typed and can never
 break the markup; text over 4,096 characters is split, captions over 1,024
 go in a message of their own.
@@ -46,7 +49,7 @@ from telegram import (
     Update,
 )
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
-from telegram.ext import AIORateLimiter, Application
+from telegram.ext import Application
 
 from bot import images, pace
 from bot.delivery import ChannelError
@@ -76,6 +79,7 @@ CHANNEL = "telegram"
 ALBUM_LIMIT = 10
 ALLOWED_UPDATES = ["message", "callback_query"]
 POLL_TIMEOUT = 20  # seconds a getUpdates long poll waits
+RETRIES_AFTER_429 = 3  # a send refused this often more is left to the outbox's retries
 FITTED_REMEMBERED = 10_000  # photos whose fitted copy this process remembers
 # A text this long may be the first part of one the client split at 4,096
 # (clients cut at a line or word end before the limit); the parts are joined.
@@ -135,10 +139,8 @@ class TelegramChannel:
             .token(settings.token.get_secret_value())
             .base_url(settings.base_url)
             .base_file_url(settings.base_file_url)
-            # The overall and per-chat limits are paced by `bot.pace`, across
-            # workers; AIORateLimiter keeps its group limit and its retries.
-            .rate_limiter(AIORateLimiter(overall_max_rate=0, overall_time_period=0,
-                                         max_retries=2))
+            # No rate limiter: every limit is paced by `bot.pace`, across
+            # workers, and a 429 is retried through it (`_one`).
             .concurrent_updates(64)
             .job_queue(None)
         )
@@ -433,11 +435,21 @@ class TelegramChannel:
         worker): outbox messages (`paced`) in the bulk lane, conversation
         replies in the priority lane ahead of them — both paced per chat, so
         a reply of three messages does not draw a 429 either."""
-        await self.pace.wait(chat, priority=not paced)
-        try:
-            return await send()
-        finally:
-            self.pace.answered(chat)
+        for attempt in range(RETRIES_AFTER_429 + 1):
+            slot = await self.pace.wait(chat, priority=not paced)
+            try:
+                return await send()
+            except RetryAfter as error:
+                if attempt == RETRIES_AFTER_429:
+                    raise
+                # Wait as Telegram asks, then a new slot: the retry is a send
+                # of its own, so it must be paced like one.
+                log.info("telegram: 429 for chat %s; retrying after %s s", chat,
+                         _seconds(error))
+                await asyncio.sleep(_seconds(error))
+            finally:
+                await self.pace.sent(chat, slot)
+        raise AssertionError("unreachable")
 
     async def send_replies(self, chat_id: int | str, replies: Sequence[Reply],
                            paced: bool = False) -> str | None:

@@ -381,7 +381,11 @@ class FakeTelegram:
     ``limit_global_per_sec`` / ``limit_per_chat_per_sec`` switch on Telegram's
     rate limits: a send that would make more than that many accepted sends in
     the last second (overall, or to its chat) is answered 429 with
-    ``retry_after`` 1 and counted in ``too_many_requests``. A media group
+    ``retry_after`` 1 and counted in ``too_many_requests`` (split into
+    ``too_many_overall`` and ``too_many_per_chat``). The window slides and is
+    strict: at most that many accepted sends in any one second, measured on
+    ``clock`` (``time.monotonic``; a test may pass its own) when the request
+    is handled — as Telegram counts a message when it arrives. A media group
     counts as one send. ``webhook_concurrency`` is how many webhook deliveries
     may be in flight at once (1: in order, one after the other).
     """
@@ -392,8 +396,10 @@ class FakeTelegram:
                  max_poll_timeout: float = 1.0,
                  webhook_concurrency: int = 1,
                  bot_first_name: str = "有呼必应 (test)",
-                 bot_username: str = "youhu_test_bot") -> None:
+                 bot_username: str = "youhu_test_bot",
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.token = token
+        self.clock = clock  # the rate limits' clock (a test may drive it)
         self.limit_global_per_sec = limit_global_per_sec
         self.limit_per_chat_per_sec = limit_per_chat_per_sec
         self.max_poll_timeout = max_poll_timeout
@@ -415,6 +421,7 @@ class FakeTelegram:
         self._requests: list[ApiCall] = []
         self._accepted: list[Accepted] = []
         self._too_many_requests = 0
+        self._too_many_overall = 0
         self._webhook_responses: list[int] = []
         self._pending: deque[JSON] = deque()  # updates for getUpdates
         self._messages: dict[int, JSON] = {}  # the bot's messages by message_id
@@ -562,6 +569,11 @@ class FakeTelegram:
         with self._changed:
             return list(self._sent)
 
+    def sent_since(self, index: int) -> list[SentMessage]:
+        """The sent records from ``index`` on (cheaper than ``sent`` for a poller)."""
+        with self._changed:
+            return self._sent[index:]
+
     @property
     def requests(self) -> list[ApiCall]:
         """Every Bot API request answered, in order, with its HTTP status."""
@@ -579,6 +591,18 @@ class FakeTelegram:
         """How many sends the rate limits refused with 429 (``fail_next`` not counted)."""
         with self._changed:
             return self._too_many_requests
+
+    @property
+    def too_many_overall(self) -> int:
+        """The 429s for the overall limit (the bot's last second was full)."""
+        with self._changed:
+            return self._too_many_overall
+
+    @property
+    def too_many_per_chat(self) -> int:
+        """The 429s for the per-chat limit only (the bot's second had room)."""
+        with self._changed:
+            return self._too_many_requests - self._too_many_overall
 
     @property
     def webhook_responses(self) -> list[int]:
@@ -668,6 +692,7 @@ class FakeTelegram:
             self._requests.clear()
             self._accepted.clear()
             self._too_many_requests = 0
+            self._too_many_overall = 0
             self._webhook_responses.clear()
 
     # --- failures on demand -------------------------------------------------
@@ -1004,21 +1029,28 @@ class FakeTelegram:
     # --- internals: rate limits ---------------------------------------------
 
     def _check_rate(self, chat_id: Any) -> None:
-        now = time.monotonic()
-        windows: list[tuple[deque[float], int | None]] = [
-            (self._window_global, self.limit_global_per_sec)]
-        if chat_id is not None:
-            windows.append((self._window_chat.setdefault(_chat_id(chat_id), deque()),
-                            self.limit_per_chat_per_sec))
-        for window, limit in windows:
+        """Refuse a send that would make more than the limit's accepted sends
+        within the last second, overall or to its chat (a sliding window: a
+        send exactly one second after another no longer counts it). A send
+        over both limits is counted as an overall 429."""
+        now = self.clock()
+        overall = self._window_global
+        chat = (self._window_chat.setdefault(_chat_id(chat_id), deque())
+                if chat_id is not None else None)
+        for window in (overall, chat):
             while window and window[0] <= now - 1.0:
                 window.popleft()
-            if limit is not None and len(window) >= limit:
-                self._too_many_requests += 1
-                raise _ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+        full_overall = (self.limit_global_per_sec is not None
+                        and len(overall) >= self.limit_global_per_sec)
+        full_chat = (chat is not None and self.limit_per_chat_per_sec is not None
+                     and len(chat) >= self.limit_per_chat_per_sec)
+        if full_overall or full_chat:
+            self._too_many_requests += 1
+            self._too_many_overall += full_overall
+            raise _ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
 
     def _count_send(self, method: str, chat_id: Any) -> None:
-        now = time.monotonic()
+        now = self.clock()
         chat = None if chat_id is None else _chat_id(chat_id)
         self._window_global.append(now)
         if chat is not None:
