@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bot.leases import keep_renewing
 from handlers.messages import Reply
 from handlers.notices import render as render_notice
 from models import Member, session_scope
@@ -125,25 +126,19 @@ class Deliverer:
     async def _renew_leases(self) -> None:
         """While anything is held: extend the leases; forget (and stop) the
         messages another worker has taken over."""
-        interval = self.lease.total_seconds() / 3
-        while True:
-            await asyncio.sleep(interval)
-            held = list(self._held.items())
-            if not held:
-                continue
-            try:
-                kept = await asyncio.to_thread(outbox.renew, self.ctx, held, self.clock(),
-                                               self.lease)
-            except Exception:  # the next renewal tries again; the lease has margin
-                log.exception("renewing outbox leases failed")
-                continue
-            for message_id, token in held:
-                if message_id not in kept and self._held.get(message_id) == token:
-                    log.warning("outbox %s was taken over by another worker", message_id)
-                    self._held.pop(message_id, None)
-                    task = self._tasks.get(message_id)
-                    if task is not None and message_id not in self._sending:
-                        task.cancel()
+        await keep_renewing(
+            self.lease, lambda: list(self._held.items()),
+            lambda held: outbox.renew(self.ctx, held, self.clock(), self.lease),
+            self._taken_over, "outbox")
+
+    def _taken_over(self, held: Sequence[tuple[int, str]], kept: set[int]) -> None:
+        for message_id, token in held:
+            if message_id not in kept and self._held.get(message_id) == token:
+                log.warning("outbox %s was taken over by another worker", message_id)
+                self._held.pop(message_id, None)
+                task = self._tasks.get(message_id)
+                if task is not None and message_id not in self._sending:
+                    task.cancel()
 
     async def stop(self) -> None:
         """The clean stop (SIGTERM): finish what is being sent, release the rest."""

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.leases import keep_renewing
 from handlers.conversations import Conversations
 from handlers.messages import Button, Incoming, Reply
 from models import atomic
@@ -134,24 +135,18 @@ class Inbox:
         self._renewer = loop.create_task(self._renew())
 
     async def _renew(self) -> None:
-        """Every third of the lease: extend the leases of the updates in hand."""
-        interval = self.lease.total_seconds() / 3
-        while True:
-            await asyncio.sleep(interval)
-            held = [item for item, _ in self._in_hand.values()]
-            if not held:
-                continue
-            try:
-                kept = await asyncio.to_thread(inbox.renew, self.ctx, held, self.clock(),
-                                               self.lease)
-            except Exception:  # the next renewal tries again; the lease has margin
-                log.exception("%s inbox: renewing leases failed", self.channel)
-                continue
-            for item in held:
-                if item.id not in kept and item.id in self._in_hand:
-                    # Its work cannot commit (`complete` checks the token).
-                    log.warning("%s inbox: update %s was taken over", self.channel,
-                                item.platform_id)
+        """While it works: extend the leases of the updates in hand."""
+        await keep_renewing(
+            self.lease, lambda: [item for item, _ in self._in_hand.values()],
+            lambda held: inbox.renew(self.ctx, list(held), self.clock(), self.lease),
+            self._taken_over, f"{self.channel} inbox")
+
+    def _taken_over(self, held: Sequence[Stored], kept: set[int]) -> None:
+        for item in held:
+            if item.id not in kept and item.id in self._in_hand:
+                # Its work cannot commit (`complete` checks the token).
+                log.warning("%s inbox: update %s was taken over", self.channel,
+                            item.platform_id)
 
     def kick(self) -> None:
         self._wake.set()
