@@ -43,7 +43,10 @@ MAX_ATTEMPTS = 8
 UNREACHABLE = "unreachable"  # the member has no channel youhu can reach
 REFUSED = "refused"  # the platform refused it for good (blocked, chat gone…)
 KEPT_FAILING = "kept_failing"  # MAX_ATTEMPTS temporary failures
-LEASE = timedelta(minutes=2)
+# A claim's lease. Short because it is renewed every third of it while the
+# worker holds the message (bot/leases.py): what it bounds is how long a
+# crashed worker's messages wait before another worker takes them up.
+LEASE = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
