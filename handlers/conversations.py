@@ -34,7 +34,7 @@ from handlers.i18n import Translator
 from handlers.messages import Incoming, Reply, compact
 from handlers.turn import Turn
 from models import HandledUpdate, session_scope
-from workflows import queries
+from workflows import accounts
 from workflows.context import Context
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class Conversations:
         caller guarantees the delivery is handled once (the durable inbox,
         whose row is marked done in the same transaction), so no
         `HandledUpdate` is written for it."""
-        member = queries.member_by_platform(self.ctx, msg.channel, msg.sender)
+        member = accounts.member_by_account(self.ctx, msg.channel, msg.sender)
         if msg.command == "start" and msg.args and (member is None or msg.channel != "console"):
             if not once and self._seen(msg, now):
                 return []

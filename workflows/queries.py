@@ -16,13 +16,12 @@ from models import (
     CatalogItem,
     Domain,
     Event,
-    Member,
     RequestStatus,
     Unit,
     UnitKind,
     session_scope,
 )
-from workflows import access, accounts
+from workflows import access
 from workflows.context import Context
 from workflows.errors import InvalidInput, NotFound
 from workflows.facts import late_calls
@@ -31,12 +30,6 @@ from workflows.views import CallRequestView as CallRequestView
 from workflows.views import CallView as CallView
 from workflows.views import view_of
 from workflows.views import views_of as views_of
-
-
-def member_by_platform(ctx: Context, channel: str, platform_id: str) -> Member | None:
-    """The active member behind a platform account: a Telegram user id, a
-    WeCom user id, or on the console a member code. None for a stranger."""
-    return accounts.member_by_account(ctx, channel, platform_id)
 
 
 def domains(ctx: Context) -> list[Domain]:

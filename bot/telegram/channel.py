@@ -69,7 +69,7 @@ from handlers.conversations import Conversations
 from handlers.menu import command_menu
 from handlers.messages import Incoming, Location, Reply
 from models import Locale, Member, Role
-from workflows import accounts, queries
+from workflows import accounts
 from workflows.context import Context
 from workflows.inbox import Stored
 
@@ -328,7 +328,7 @@ class TelegramChannel:
     def _after(self, incoming: Incoming) -> None:
         self.on_queued()
         if incoming.command in ("start", "lang"):
-            member = queries.member_by_platform(self.ctx, CHANNEL, incoming.sender)
+            member = accounts.member_by_account(self.ctx, CHANNEL, incoming.sender)
             if member is not None:
                 task = asyncio.get_running_loop().create_task(self.set_member_menu(member))
                 self._background.add(task)
